@@ -1,0 +1,39 @@
+# nanofaas control plane (Go). `make run` starts it with the embedded defaults; `make test` runs
+# every test with the race detector. CI runs `make lint test` (see .ci/run).
+GO          ?= go
+BIN         ?= bin
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+STATICCHECK_VERSION ?= v0.8.2
+RUN_ARGS    ?=
+
+.PHONY: all build run test lint fmt vet staticcheck bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/control-plane ./cmd/control-plane
+
+run: build
+	./$(BIN)/control-plane $(RUN_ARGS)
+
+test:
+	$(GO) test -race -count=1 ./...
+
+lint: fmt vet staticcheck
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STATICCHECK) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,169 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/nanofaas/control-plane/internal/execution"
+	"github.com/nanofaas/control-plane/internal/invocation"
+)
+
+// InvocationService is the invocation API the handlers need (invocation.Service).
+type InvocationService interface {
+	InvokeSync(ctx context.Context, name string, req *execution.Request, opt invocation.Options) (invocation.Response, error)
+	InvokeAsync(ctx context.Context, name string, req *execution.Request, opt invocation.Options) (string, error)
+	Execution(id string) (execution.Status, bool)
+	CompleteCallback(executionID string, r execution.Result, attempt int)
+}
+
+type invocationHandlers struct {
+	svc  InvocationService
+	body bodyDecoder
+}
+
+var nullJSON = []byte("null")
+
+// decodeInvocation decodes and validates an InvocationRequest body (§2.3).
+func (h invocationHandlers) decodeInvocation(w http.ResponseWriter, r *http.Request) (*execution.Request, bool) {
+	req := new(execution.Request)
+	if err := h.body.decode(w, r, req); err != nil {
+		return nil, false
+	}
+	if len(req.Input) == 0 || bytes.Equal(req.Input, nullJSON) {
+		writeValidationError(w, []string{"input: Input payload is required"})
+		return nil, false
+	}
+	return req, true
+}
+
+// options reads Idempotency-Key and X-Trace-Id (blank keys are absent; an empty trace id is kept).
+func options(r *http.Request) invocation.Options {
+	opt := invocation.Options{IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key"))}
+	if v, ok := r.Header["X-Trace-Id"]; ok && len(v) > 0 {
+		trace := v[0]
+		opt.TraceID = &trace
+	}
+	return opt
+}
+
+// invokeSync serves POST /v1/functions/{name}:invoke (§3.6).
+func (h invocationHandlers) invokeSync(w http.ResponseWriter, r *http.Request, name string) {
+	req, ok := h.decodeInvocation(w, r)
+	if !ok {
+		return
+	}
+	opt := options(r)
+	if v := strings.TrimSpace(r.Header.Get("X-Timeout-Ms")); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil {
+			writeBadRequest(w, "Type mismatch.")
+			return
+		}
+		opt.TimeoutMs = &ms
+	}
+	if strings.TrimSpace(name) == "" {
+		writeValidationError(w, []string{"name: Function name is required"})
+		return
+	}
+	resp, err := h.svc.InvokeSync(r.Context(), name, req, opt)
+	if err != nil {
+		writeInvocationError(w, r, err)
+		return
+	}
+	w.Header().Set("X-Execution-Id", resp.ExecutionID)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// invokeAsync serves POST /v1/functions/{name}:enqueue (§3.7).
+func (h invocationHandlers) invokeAsync(w http.ResponseWriter, r *http.Request, name string) {
+	req, ok := h.decodeInvocation(w, r)
+	if !ok {
+		return
+	}
+	if strings.TrimSpace(name) == "" {
+		writeValidationError(w, []string{"name: Function name is required"})
+		return
+	}
+	id, err := h.svc.InvokeAsync(r.Context(), name, req, options(r))
+	if err != nil {
+		writeInvocationError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, invocation.Response{ExecutionID: id, Status: invocation.StatusQueued})
+}
+
+// writeInvocationError maps the invocation flows' rejections (§3.6, §3.7).
+func writeInvocationError(w http.ResponseWriter, r *http.Request, err error) {
+	var rejected *invocation.SyncQueueRejectedError
+	switch {
+	case errors.Is(err, invocation.ErrRateLimited), errors.Is(err, invocation.ErrQueueFull):
+		writeEmpty(w, http.StatusTooManyRequests)
+	case errors.Is(err, invocation.ErrFunctionNotFound):
+		writeEmpty(w, http.StatusNotFound)
+	case errors.Is(err, invocation.ErrAsyncQueueUnavailable):
+		writeEmpty(w, http.StatusNotImplemented)
+	case errors.As(err, &rejected):
+		w.Header().Set("Retry-After", strconv.Itoa(rejected.RetryAfterSeconds))
+		w.Header().Set("X-Queue-Reject-Reason", strings.ToLower(string(rejected.Reason)))
+		writeEmpty(w, http.StatusTooManyRequests)
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away while waiting; nobody reads this answer.
+		writeEmpty(w, 499)
+	default:
+		writeInternalError(w, r, err)
+	}
+}
+
+// getExecution serves GET /v1/executions/{executionId} (§3.8).
+func (h invocationHandlers) getExecution(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathName(w, r, "executionId", "Execution ID is required")
+	if !ok {
+		return
+	}
+	st, found := h.svc.Execution(id)
+	if !found {
+		writeEmpty(w, http.StatusNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// callbackBody is an InvocationResult as runtimes send it; a missing success is resolved per D4.
+type callbackBody struct {
+	Success *bool                `json:"success"`
+	Output  json.RawMessage      `json:"output"`
+	Error   *execution.ErrorInfo `json:"error"`
+}
+
+// complete serves POST /v1/internal/executions/{executionId}:complete (§3.9, §6.10): always 204
+// once the body decodes.
+func (h invocationHandlers) complete(w http.ResponseWriter, r *http.Request, id string) {
+	var body callbackBody
+	if err := h.body.decode(w, r, &body); err != nil {
+		return
+	}
+	if strings.TrimSpace(id) == "" {
+		writeValidationError(w, []string{"executionId: Execution ID is required"})
+		return
+	}
+	res := execution.Result{Output: body.Output, Error: body.Error}
+	if bytes.Equal(res.Output, nullJSON) {
+		res.Output = nil
+	}
+	if body.Success != nil {
+		res.Success = *body.Success
+	} else {
+		res.Success = body.Error == nil // D4
+	}
+	attempt := 0
+	if v, err := strconv.Atoi(strings.TrimSpace(r.Header.Get("X-Dispatch-Attempt"))); err == nil && v > 0 {
+		attempt = v
+	}
+	h.svc.CompleteCallback(id, res, attempt)
+	writeEmpty(w, http.StatusNoContent)
+}

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Readiness is the application's availability as the health probes report it. It starts as
+// Starting (readiness DOWN), becomes Ready once every listener and module is up, and turns
+// ShuttingDown on SIGTERM so load balancers stop sending traffic before the listeners close (D18).
+type Readiness struct {
+	state atomic.Int32
+}
+
+const (
+	stateStarting int32 = iota
+	stateReady
+	stateShuttingDown
+)
+
+// MarkReady reports the application ready to accept traffic.
+func (r *Readiness) MarkReady() { r.state.CompareAndSwap(stateStarting, stateReady) }
+
+// MarkShuttingDown reports the application refusing traffic; it never becomes ready again.
+func (r *Readiness) MarkShuttingDown() { r.state.Store(stateShuttingDown) }
+
+// Ready reports whether the application accepts traffic.
+func (r *Readiness) Ready() bool { return r.state.Load() == stateReady }
+
+const actuatorContentType = "application/vnd.spring-boot.actuator.v3+json"
+
+// NewManagementHandler serves the management listener: /actuator/health (+ liveness and
+// readiness groups) and /actuator/prometheus from gatherer, under basePath (default /actuator).
+func NewManagementHandler(basePath string, readiness *Readiness, gatherer prometheus.Gatherer) http.Handler {
+	if basePath == "" {
+		basePath = "/actuator"
+	}
+	basePath = "/" + strings.Trim(basePath, "/")
+	if basePath == "/" {
+		basePath = ""
+	}
+	mux := http.NewServeMux()
+	mux.Handle(basePath+"/health", methods{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+		status, code := "UP", http.StatusOK
+		if readiness.state.Load() == stateShuttingDown {
+			status, code = "OUT_OF_SERVICE", http.StatusServiceUnavailable
+		}
+		writeHealth(w, r, code, `{"status":"`+status+`","groups":["liveness","readiness"]}`)
+	}})
+	mux.Handle(basePath+"/health/liveness", methods{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+		writeHealth(w, r, http.StatusOK, `{"status":"UP"}`)
+	}})
+	mux.Handle(basePath+"/health/readiness", methods{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+		switch readiness.state.Load() {
+		case stateReady:
+			writeHealth(w, r, http.StatusOK, `{"status":"UP"}`)
+		case stateShuttingDown:
+			writeHealth(w, r, http.StatusServiceUnavailable, `{"status":"OUT_OF_SERVICE"}`)
+		default:
+			writeHealth(w, r, http.StatusServiceUnavailable, `{"status":"DOWN"}`)
+		}
+	}})
+	prom := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	mux.Handle(basePath+"/prometheus", methods{http.MethodGet: prom.ServeHTTP})
+	mux.HandleFunc("/", notFound)
+	return recoverer(mux)
+}
+
+// writeHealth answers with Spring's actuator media type unless the client asked for plain JSON.
+func writeHealth(w http.ResponseWriter, r *http.Request, status int, body string) {
+	ct := actuatorContentType
+	accept := r.Header.Get("Accept")
+	if strings.Contains(accept, contentTypeJSON) && !strings.Contains(accept, "actuator") {
+		ct = contentTypeJSON
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}

@@ -1,0 +1,198 @@
+// Package controlplane assembles the control plane from its configuration (stores, services,
+// modules, listeners) and runs it until its context ends, then shuts it down gracefully
+// (DECISIONS D18). cmd/control-plane only parses flags and signals and calls it.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nanofaas/control-plane/internal/api"
+	"github.com/nanofaas/control-plane/internal/config"
+	"github.com/nanofaas/control-plane/internal/deploy"
+	"github.com/nanofaas/control-plane/internal/dispatch"
+	"github.com/nanofaas/control-plane/internal/execution"
+	"github.com/nanofaas/control-plane/internal/function"
+	"github.com/nanofaas/control-plane/internal/invocation"
+	"github.com/nanofaas/control-plane/internal/metrics"
+	"github.com/nanofaas/control-plane/internal/ratelimit"
+	"github.com/nanofaas/control-plane/internal/registry"
+)
+
+// App is an assembled control plane. Build it with New, then call Run once.
+type App struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	readiness *api.Readiness
+
+	store       *execution.Store
+	idempotency *execution.IdempotencyStore
+	limiter     *ratelimit.Limiter
+	functions   *registry.Service
+	invocations *invocation.Service
+
+	apiServer  *http.Server
+	mgmtServer *http.Server
+	apiLn      net.Listener
+	mgmtLn     net.Listener
+}
+
+// New builds the control plane and binds its two listeners (so their addresses are known
+// before Run), without serving yet.
+func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &App{cfg: cfg, log: log, readiness: &api.Readiness{}}
+
+	promRegistry := metrics.NewRegistry()
+	fnMetrics, err := metrics.NewFunctionMetrics(promRegistry, nil)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+
+	a.limiter = ratelimit.New(cfg.Rate.MaxPerSecond, nil)
+	a.store = execution.NewStore(execution.StoreConfig{
+		TTL: cfg.ExecutionStore.TTL, CleanupTTL: cfg.ExecutionStore.CleanupTTL, MaxLifetime: cfg.ExecutionStore.MaxLifetime,
+	}, nil)
+	a.idempotency = execution.NewIdempotencyStore(execution.IdempotencyConfig{TTL: cfg.Idempotency.TTL}, nil)
+	factory := execution.NewFactory(a.store, a.idempotency, nil, log)
+
+	maxResponse := int64(cfg.HTTPClient.MaxInMemorySizeMB) << 20
+	client := dispatch.NewHTTPClient(dispatch.ClientConfig{ConnectTimeout: cfg.HTTPClient.ConnectTimeout, MaxResponseBytes: maxResponse})
+	router := dispatch.NewRouter(dispatch.Local{}, dispatch.NewPool(client, maxResponse))
+
+	providers, err := deploy.NewResolver(cfg.Deployment.DefaultBackend)
+	if err != nil {
+		return nil, fmt.Errorf("deployment providers: %w", err)
+	}
+	a.functions = registry.NewService(registry.Deps{
+		Registry: registry.New(),
+		Specs: registry.NewResolver(registry.Defaults{
+			TimeoutMs: cfg.Defaults.TimeoutMs, Concurrency: cfg.Defaults.Concurrency,
+			QueueSize: cfg.Defaults.QueueSize, MaxRetries: cfg.Defaults.MaxRetries,
+		}),
+		Providers: providers,
+		Listeners: []registry.Listener{metricsListener{fnMetrics}},
+		Logger:    log,
+	})
+	a.invocations = invocation.NewService(invocation.Deps{
+		Limiter: a.limiter, Functions: a.functions, Store: a.store, Factory: factory,
+		Dispatcher: router, Metrics: fnMetrics, Logger: log,
+	})
+
+	a.apiServer = &http.Server{
+		Handler: api.NewAPIHandler(api.Deps{
+			Functions: a.functions, Invocations: a.invocations,
+			MaxBodyBytes: int64(cfg.HTTP.MaxRequestBodyMB) << 20,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	a.mgmtServer = &http.Server{
+		Handler:           api.NewManagementHandler(cfg.Management.BasePath, a.readiness, promRegistry),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	if a.apiLn, err = listen(cfg.Server.Port); err != nil {
+		return nil, fmt.Errorf("server.port: %w", err)
+	}
+	if a.mgmtLn, err = listen(cfg.Management.Port); err != nil {
+		_ = a.apiLn.Close()
+		return nil, fmt.Errorf("management.server.port: %w", err)
+	}
+	return a, nil
+}
+
+func listen(port int) (net.Listener, error) {
+	return net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
+}
+
+// APIAddr is the bound address of the API listener.
+func (a *App) APIAddr() net.Addr { return a.apiLn.Addr() }
+
+// ManagementAddr is the bound address of the management listener.
+func (a *App) ManagementAddr() net.Addr { return a.mgmtLn.Addr() }
+
+// Run serves until ctx ends, then shuts down: readiness goes DOWN, the API listener stops
+// accepting and in-flight requests get up to nanofaas.shutdown.grace to finish, background
+// loops stop, and the management listener closes last (D18). It returns nil on a clean stop.
+func (a *App) Run(ctx context.Context) error {
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	g, gctx := errgroup.WithContext(bg)
+	g.Go(func() error { return ignoreCanceled(a.store.Run(gctx)) })
+	g.Go(func() error { return ignoreCanceled(a.idempotency.Run(gctx)) })
+
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- serve(a.apiServer, a.apiLn) }()
+	go func() { serveErr <- serve(a.mgmtServer, a.mgmtLn) }()
+
+	a.readiness.MarkReady()
+	a.log.Info("control plane ready",
+		"api", a.APIAddr().String(), "management", a.ManagementAddr().String(),
+		"modules", a.cfg.Modules.String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	case <-gctx.Done():
+		runErr = g.Wait()
+	}
+
+	a.log.Info("shutting down", "grace", a.cfg.Shutdown.Grace.String())
+	a.readiness.MarkShuttingDown()
+	graceCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Shutdown.Grace)
+	defer cancel()
+	if err := a.apiServer.Shutdown(graceCtx); err != nil {
+		_ = a.apiServer.Close()
+	}
+	a.invocations.Close(graceCtx)
+	stopBackground()
+	if err := g.Wait(); err != nil && runErr == nil {
+		runErr = err
+	}
+	shortCtx, cancelShort := context.WithTimeout(context.Background(), time.Second)
+	defer cancelShort()
+	if err := a.mgmtServer.Shutdown(shortCtx); err != nil {
+		_ = a.mgmtServer.Close()
+	}
+	a.log.Info("stopped")
+	return runErr
+}
+
+func serve(s *http.Server, ln net.Listener) error {
+	if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// metricsListener is the core registration listener (spec-core §4.6): it re-enables a
+// function's meters on register and deletes them on removal.
+type metricsListener struct{ m *metrics.FunctionMetrics }
+
+func (l metricsListener) OnRegister(_ context.Context, spec *function.Spec) error {
+	l.m.RegisterFunction(spec.Name)
+	return nil
+}
+
+func (l metricsListener) OnRemove(_ context.Context, name string) error {
+	l.m.RemoveFunction(name)
+	return nil
+}

@@ -1,0 +1,57 @@
+package execution
+
+import "math/rand/v2"
+
+// IDGenerator produces execution ids: random UUID v4 strings in lower-case canonical form
+// (spec-core §6.1). Uniqueness matters, unpredictability does not, so a fast non-crypto
+// source is used.
+type IDGenerator struct {
+	src func() uint64
+}
+
+// NewIDGenerator returns a generator drawing from src, which must be safe for concurrent use.
+// A nil src uses math/rand/v2's runtime-backed generator: per-thread state, so concurrent
+// callers never contend on a lock.
+func NewIDGenerator(src func() uint64) *IDGenerator {
+	if src == nil {
+		src = rand.Uint64
+	}
+	return &IDGenerator{src: src}
+}
+
+const hexDigits = "0123456789abcdef"
+
+// NewID returns a fresh id such as "1b4e28ba-2fa1-4d2e-883f-0016d3cca427". It allocates only
+// the returned string.
+func (g *IDGenerator) NewID() string {
+	hi, lo := g.src(), g.src()
+	hi = hi&^(0xf<<12) | 0x4<<12 // version 4 in bits 12–15 of the third group
+	lo = lo&^(0x3<<62) | 0x2<<62 // RFC 4122 variant 10xx
+	var b [36]byte
+	// Hex digits are written from the last one backwards; dashes sit at 8, 13, 18 and 23.
+	for i := 35; i >= 24; i-- {
+		b[i] = hexDigits[lo&0xf]
+		lo >>= 4
+	}
+	b[23] = '-'
+	for i := 22; i >= 19; i-- {
+		b[i] = hexDigits[lo&0xf]
+		lo >>= 4
+	}
+	b[18] = '-'
+	for i := 17; i >= 14; i-- {
+		b[i] = hexDigits[hi&0xf]
+		hi >>= 4
+	}
+	b[13] = '-'
+	for i := 12; i >= 9; i-- {
+		b[i] = hexDigits[hi&0xf]
+		hi >>= 4
+	}
+	b[8] = '-'
+	for i := 7; i >= 0; i-- {
+		b[i] = hexDigits[hi&0xf]
+		hi >>= 4
+	}
+	return string(b[:])
+}

@@ -1,0 +1,508 @@
+package function
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// This file decodes FunctionSpec JSON the way the reference's Jackson mapper (Spring Boot
+// defaults) does, because encoding/json differs in ways clients can observe:
+//   - property names are matched case-sensitively ("NAME" is an unknown property, ignored);
+//   - unknown properties are ignored; a JSON null is the same as an absent property;
+//   - enum constants are case-sensitive and an unknown constant is an error;
+//   - scalars are coerced: "5" → 5 and 5.7 → 5 for integer fields, 5 → "5" for string fields,
+//     "" → absent for numeric fields.
+// Registration is not a hot path, so clarity wins over allocation here.
+
+// DecodeError is a request body that cannot be read as a FunctionSpec. The HTTP layer maps every
+// DecodeError to 400 BAD_REQUEST "Failed to read HTTP message"; Field and Err are for logs.
+type DecodeError struct {
+	Field string // JSON path of the offending property, "" for the document itself
+	Err   error
+}
+
+func (e *DecodeError) Error() string {
+	if e.Field == "" {
+		return "function spec: " + e.Err.Error()
+	}
+	return "function spec: " + e.Field + ": " + e.Err.Error()
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// DecodeSpec decodes a registration request body. A body that is JSON null or not an object is
+// an error (the reference rejects it before validation).
+func DecodeSpec(data []byte) (Spec, error) {
+	var s Spec
+	if isNull(data) {
+		return s, &DecodeError{Err: errors.New("body is null")}
+	}
+	if err := s.UnmarshalJSON(data); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// UnmarshalJSON decodes a FunctionSpec with Jackson semantics (see the file comment). JSON null
+// leaves s unchanged, as encoding/json's convention requires.
+func (s *Spec) UnmarshalJSON(data []byte) error {
+	obj, err := objectFields(data)
+	if err != nil || obj == nil {
+		return err
+	}
+	var out Spec
+	for key, raw := range obj {
+		if isNull(raw) {
+			continue // null = absent
+		}
+		var err error
+		switch key {
+		case "name":
+			err = decodeRequiredString(raw, &out.Name)
+		case "image":
+			err = decodeRequiredString(raw, &out.Image)
+		case "command":
+			out.Command, err = decodeStringList(raw)
+		case "env":
+			out.Env, err = decodeStringMap(raw)
+		case "resources":
+			out.Resources = new(ResourceSpec)
+			err = out.Resources.UnmarshalJSON(raw)
+		case "timeoutMs":
+			out.TimeoutMs, err = decodeInt(raw)
+		case "concurrency":
+			out.Concurrency, err = decodeInt(raw)
+		case "queueSize":
+			out.QueueSize, err = decodeInt(raw)
+		case "maxRetries":
+			out.MaxRetries, err = decodeInt(raw)
+		case "endpointUrl":
+			out.EndpointURL, err = decodeString(raw)
+		case "executionMode":
+			out.ExecutionMode, err = decodeEnum[ExecutionMode](raw, "ExecutionMode", executionModes)
+		case "runtimeMode":
+			out.RuntimeMode, err = decodeEnum[RuntimeMode](raw, "RuntimeMode", runtimeModes)
+		case "runtimeCommand":
+			out.RuntimeCommand, err = decodeString(raw)
+		case "scalingConfig":
+			out.ScalingConfig = new(ScalingConfig)
+			err = out.ScalingConfig.UnmarshalJSON(raw)
+		case "imagePullSecrets":
+			out.ImagePullSecrets, err = decodeStringList(raw)
+		}
+		if err != nil {
+			return wrapField(key, err)
+		}
+	}
+	*s = out
+	return nil
+}
+
+// UnmarshalJSON decodes a ResourceSpec with Jackson semantics.
+func (r *ResourceSpec) UnmarshalJSON(data []byte) error {
+	obj, err := objectFields(data)
+	if err != nil || obj == nil {
+		return err
+	}
+	var out ResourceSpec
+	for key, raw := range obj {
+		var err error
+		switch key {
+		case "cpu":
+			out.CPU, err = decodeString(raw)
+		case "memory":
+			out.Memory, err = decodeString(raw)
+		}
+		if err != nil {
+			return wrapField(key, err)
+		}
+	}
+	*r = out
+	return nil
+}
+
+// UnmarshalJSON decodes a ScalingMetric with Jackson semantics.
+func (m *ScalingMetric) UnmarshalJSON(data []byte) error {
+	obj, err := objectFields(data)
+	if err != nil || obj == nil {
+		return err
+	}
+	var out ScalingMetric
+	for key, raw := range obj {
+		var err error
+		switch key {
+		case "type":
+			out.Type, err = decodeString(raw)
+		case "target":
+			out.Target, err = decodeString(raw)
+		case "query":
+			out.Query, err = decodeString(raw)
+		}
+		if err != nil {
+			return wrapField(key, err)
+		}
+	}
+	*m = out
+	return nil
+}
+
+// UnmarshalJSON decodes a ScalingConfig with Jackson semantics. Null metric elements are kept as
+// nil (the resolver reports them for INTERNAL scaling).
+func (c *ScalingConfig) UnmarshalJSON(data []byte) error {
+	obj, err := objectFields(data)
+	if err != nil || obj == nil {
+		return err
+	}
+	var out ScalingConfig
+	for key, raw := range obj {
+		if isNull(raw) {
+			continue
+		}
+		var err error
+		switch key {
+		case "strategy":
+			out.Strategy, err = decodeEnum[ScalingStrategy](raw, "ScalingStrategy", scalingStrategies)
+		case "minReplicas":
+			out.MinReplicas, err = decodeInt(raw)
+		case "maxReplicas":
+			out.MaxReplicas, err = decodeInt(raw)
+		case "metrics":
+			out.Metrics, err = decodeMetrics(raw)
+		case "concurrencyControl":
+			out.ConcurrencyControl = new(ConcurrencyControlConfig)
+			err = out.ConcurrencyControl.UnmarshalJSON(raw)
+		}
+		if err != nil {
+			return wrapField(key, err)
+		}
+	}
+	*c = out
+	return nil
+}
+
+// UnmarshalJSON decodes a ConcurrencyControlConfig with Jackson semantics.
+func (c *ConcurrencyControlConfig) UnmarshalJSON(data []byte) error {
+	obj, err := objectFields(data)
+	if err != nil || obj == nil {
+		return err
+	}
+	var out ConcurrencyControlConfig
+	for key, raw := range obj {
+		if isNull(raw) {
+			continue
+		}
+		var err error
+		switch key {
+		case "mode":
+			out.Mode, err = decodeEnum[ConcurrencyControlMode](raw, "ConcurrencyControlMode", concurrencyModes)
+		case "targetInFlightPerPod":
+			out.TargetInFlightPerPod, err = decodeInt(raw)
+		case "minTargetInFlightPerPod":
+			out.MinTargetInFlightPerPod, err = decodeInt(raw)
+		case "maxTargetInFlightPerPod":
+			out.MaxTargetInFlightPerPod, err = decodeInt(raw)
+		case "upscaleCooldownMs":
+			out.UpscaleCooldownMs, err = decodeInt64(raw)
+		case "downscaleCooldownMs":
+			out.DownscaleCooldownMs, err = decodeInt64(raw)
+		case "highLoadThreshold":
+			out.HighLoadThreshold, err = decodeFloat(raw)
+		case "lowLoadThreshold":
+			out.LowLoadThreshold, err = decodeFloat(raw)
+		}
+		if err != nil {
+			return wrapField(key, err)
+		}
+	}
+	*c = out
+	return nil
+}
+
+// UnmarshalJSON accepts exactly LOCAL, POOL or DEPLOYMENT.
+func (m *ExecutionMode) UnmarshalJSON(data []byte) error {
+	return unmarshalEnum(data, m, "ExecutionMode", executionModes)
+}
+
+// UnmarshalJSON accepts exactly HTTP, STDIO or FILE.
+func (m *RuntimeMode) UnmarshalJSON(data []byte) error {
+	return unmarshalEnum(data, m, "RuntimeMode", runtimeModes)
+}
+
+// UnmarshalJSON accepts exactly HPA, INTERNAL or NONE.
+func (s *ScalingStrategy) UnmarshalJSON(data []byte) error {
+	return unmarshalEnum(data, s, "ScalingStrategy", scalingStrategies)
+}
+
+// UnmarshalJSON accepts exactly FIXED, STATIC_PER_POD or ADAPTIVE_PER_POD.
+func (m *ConcurrencyControlMode) UnmarshalJSON(data []byte) error {
+	return unmarshalEnum(data, m, "ConcurrencyControlMode", concurrencyModes)
+}
+
+var (
+	executionModes    = []ExecutionMode{ModeLocal, ModePool, ModeDeployment}
+	runtimeModes      = []RuntimeMode{RuntimeHTTP, RuntimeSTDIO, RuntimeFILE}
+	scalingStrategies = []ScalingStrategy{StrategyHPA, StrategyInternal, StrategyNone}
+	concurrencyModes  = []ConcurrencyControlMode{ConcurrencyFixed, ConcurrencyStaticPerPod, ConcurrencyAdaptivePerPod}
+)
+
+func unmarshalEnum[T ~string](data []byte, dst *T, typeName string, allowed []T) error {
+	if isNull(data) {
+		return nil
+	}
+	v, err := decodeEnum(data, typeName, allowed)
+	if err != nil {
+		return err
+	}
+	*dst = *v
+	return nil
+}
+
+// decodeEnum accepts only a JSON string equal to one of the constants. Jackson would also accept
+// an ordinal index; that is deliberately not reproduced (declaration order is not in the spec).
+func decodeEnum[T ~string](raw json.RawMessage, typeName string, allowed []T) (*T, error) {
+	var str string
+	if err := json.Unmarshal(raw, &str); err != nil {
+		return nil, fmt.Errorf("%s must be a string", typeName)
+	}
+	for _, a := range allowed {
+		if string(a) == str {
+			v := a
+			return &v, nil
+		}
+	}
+	return nil, fmt.Errorf("%q is not one of the values accepted for %s", str, typeName)
+}
+
+// objectFields splits a JSON object into its properties; nil map (and no error) for JSON null.
+func objectFields(data []byte) (map[string]json.RawMessage, error) {
+	if isNull(data) {
+		return nil, nil
+	}
+	if first := firstByte(data); first != '{' {
+		return nil, &DecodeError{Err: errors.New("expected a JSON object")}
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, &DecodeError{Err: err}
+	}
+	return obj, nil
+}
+
+func wrapField(key string, err error) error {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		if de.Field == "" {
+			return &DecodeError{Field: key, Err: de.Err}
+		}
+		return &DecodeError{Field: key + "." + de.Field, Err: de.Err}
+	}
+	return &DecodeError{Field: key, Err: err}
+}
+
+func isNull(raw []byte) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+func firstByte(raw []byte) byte {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 {
+		return 0
+	}
+	return t[0]
+}
+
+// decodeString reads a string property; numbers and booleans are coerced to their JSON text, as
+// Jackson does for String targets. Objects and arrays are errors.
+func decodeString(raw json.RawMessage) (*string, error) {
+	raw = bytes.TrimSpace(raw)
+	switch b := firstByte(raw); {
+	case b == 'n' && isNull(raw):
+		return nil, nil
+	case b == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		return &s, nil
+	case b == 't' || b == 'f' || b == '-' || (b >= '0' && b <= '9'):
+		if !json.Valid(raw) {
+			return nil, errors.New("invalid JSON value")
+		}
+		s := string(raw)
+		return &s, nil
+	default:
+		return nil, errors.New("expected a string")
+	}
+}
+
+func decodeRequiredString(raw json.RawMessage, dst *string) error {
+	s, err := decodeString(raw)
+	if err != nil || s == nil {
+		return err
+	}
+	*dst = *s
+	return nil
+}
+
+// decodeStringList reads a string array. A null element becomes "" (a []string cannot hold
+// Jackson's null element); a non-array is an error (ACCEPT_SINGLE_VALUE_AS_ARRAY is off).
+func decodeStringList(raw json.RawMessage) ([]string, error) {
+	if firstByte(raw) != '[' {
+		return nil, errors.New("expected a JSON array")
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(elems))
+	for i, e := range elems {
+		s, err := decodeString(e)
+		if err != nil {
+			return nil, &DecodeError{Field: "[" + strconv.Itoa(i) + "]", Err: err}
+		}
+		if s != nil {
+			out[i] = *s
+		}
+	}
+	return out, nil
+}
+
+// decodeStringMap reads a map<string,string>; null values become "".
+func decodeStringMap(raw json.RawMessage) (map[string]string, error) {
+	obj, err := objectFields(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(obj))
+	for k, v := range obj {
+		s, err := decodeString(v)
+		if err != nil {
+			return nil, &DecodeError{Field: k, Err: err}
+		}
+		if s != nil {
+			out[k] = *s
+		} else {
+			out[k] = ""
+		}
+	}
+	return out, nil
+}
+
+func decodeMetrics(raw json.RawMessage) ([]*ScalingMetric, error) {
+	if firstByte(raw) != '[' {
+		return nil, errors.New("expected a JSON array")
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, err
+	}
+	out := make([]*ScalingMetric, len(elems))
+	for i, e := range elems {
+		if isNull(e) {
+			continue
+		}
+		m := new(ScalingMetric)
+		if err := m.UnmarshalJSON(e); err != nil {
+			return nil, wrapField("["+strconv.Itoa(i)+"]", err)
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+func decodeInt(raw json.RawMessage) (*int, error) {
+	v, err := decodeInteger(raw, math.MinInt32, math.MaxInt32)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	i := int(*v)
+	return &i, nil
+}
+
+func decodeInt64(raw json.RawMessage) (*int64, error) {
+	return decodeInteger(raw, math.MinInt64, math.MaxInt64)
+}
+
+// decodeInteger applies Jackson's integer coercions: integral numbers within range; fractional
+// numbers truncated toward zero (ACCEPT_FLOAT_AS_INT); strings holding an integer literal
+// (surrounding blanks trimmed); an empty or blank string as null. Anything else is an error.
+func decodeInteger(raw json.RawMessage, lo, hi int64) (*int64, error) {
+	raw = bytes.TrimSpace(raw)
+	b := firstByte(raw)
+	switch {
+	case b == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil, nil
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%q is not a valid integer value", s)
+		}
+		return &n, nil
+	case b == '-' || (b >= '0' && b <= '9'):
+		var num json.Number
+		if err := json.Unmarshal(raw, &num); err != nil {
+			return nil, err
+		}
+		if n, err := strconv.ParseInt(num.String(), 10, 64); err == nil {
+			if n < lo || n > hi {
+				return nil, fmt.Errorf("numeric value (%s) out of range", num)
+			}
+			return &n, nil
+		}
+		f, err := strconv.ParseFloat(num.String(), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil, err
+		}
+		t := math.Trunc(f)
+		// float64(hi) rounds up for int64, hence >= on the upper bound.
+		if math.IsInf(f, 0) || t < float64(lo) || t >= float64(hi)+1 {
+			return nil, fmt.Errorf("numeric value (%s) out of range", num)
+		}
+		n := int64(t)
+		return &n, nil
+	default:
+		return nil, errors.New("expected an integer")
+	}
+}
+
+// decodeFloat reads a double: a JSON number or a string holding one ("" = null). Non-finite
+// values are rejected because they cannot be written back as JSON.
+func decodeFloat(raw json.RawMessage) (*float64, error) {
+	raw = bytes.TrimSpace(raw)
+	b := firstByte(raw)
+	var text string
+	switch {
+	case b == '"':
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return nil, err
+		}
+		text = strings.TrimSpace(text)
+		if text == "" {
+			return nil, nil
+		}
+	case b == '-' || (b >= '0' && b <= '9'):
+		var num json.Number
+		if err := json.Unmarshal(raw, &num); err != nil {
+			return nil, err
+		}
+		text = num.String()
+	default:
+		return nil, errors.New("expected a number")
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, fmt.Errorf("%q is not a valid finite number", text)
+	}
+	return &f, nil
+}
