@@ -299,7 +299,11 @@ func wrapField(key string, err error) error {
 		if de.Field == "" {
 			return &DecodeError{Field: key, Err: de.Err}
 		}
-		return &DecodeError{Field: key + "." + de.Field, Err: de.Err}
+		sep := "."
+		if strings.HasPrefix(de.Field, "[") {
+			sep = ""
+		}
+		return &DecodeError{Field: key + sep + de.Field, Err: de.Err}
 	}
 	return &DecodeError{Field: key, Err: err}
 }

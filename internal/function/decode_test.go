@@ -245,3 +245,56 @@ func TestSpecJSON_RoundTripsThroughMarshal(t *testing.T) {
 		t.Fatalf("round trip\n got: %s\nwant: %s", out, in)
 	}
 }
+
+func TestEnumUnmarshalJSON_AcceptsOnlyExactConstants(t *testing.T) {
+	var (
+		em ExecutionMode
+		rm RuntimeMode
+		ss ScalingStrategy
+		cm ConcurrencyControlMode
+	)
+	tests := []struct {
+		dst  any
+		in   string
+		ok   bool
+		want any
+	}{
+		{&em, `"DEPLOYMENT"`, true, ModeDeployment},
+		{&em, `"Deployment"`, false, nil},
+		{&rm, `"STDIO"`, true, RuntimeSTDIO},
+		{&rm, `"http"`, false, nil},
+		{&ss, `"HPA"`, true, StrategyHPA},
+		{&ss, `1`, false, nil},
+		{&cm, `"ADAPTIVE_PER_POD"`, true, ConcurrencyAdaptivePerPod},
+		{&cm, `"ADAPTIVE"`, false, nil},
+	}
+	for _, tt := range tests {
+		err := json.Unmarshal([]byte(tt.in), tt.dst)
+		if (err == nil) != tt.ok {
+			t.Errorf("Unmarshal(%s into %T) err = %v", tt.in, tt.dst, err)
+			continue
+		}
+		if tt.ok {
+			if got := reflect.ValueOf(tt.dst).Elem().Interface(); got != tt.want {
+				t.Errorf("Unmarshal(%s) = %v, want %v", tt.in, got, tt.want)
+			}
+		}
+	}
+	// null leaves the value untouched, per encoding/json convention.
+	em = ModePool
+	if err := json.Unmarshal([]byte(`null`), &em); err != nil || em != ModePool {
+		t.Fatalf("null: %v, %v", em, err)
+	}
+}
+
+func TestDecodeError_NamesTheFieldPath(t *testing.T) {
+	_, err := DecodeSpec([]byte(`{"scalingConfig":{"metrics":[{"type":"rps"},{"target":{}}]}}`))
+	want := "function spec: scalingConfig.metrics[1].target: expected a string"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	var de *DecodeError
+	if !errors.As(err, &de) || errors.Unwrap(err) == nil {
+		t.Fatalf("not an unwrappable DecodeError: %#v", err)
+	}
+}
