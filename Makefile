@@ -6,7 +6,7 @@ STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 RUN_ARGS    ?=
 
-.PHONY: all build run test lint fmt vet staticcheck bench clean
+.PHONY: all build run test lint fmt vet staticcheck bench docs clean
 
 all: build
 
@@ -37,3 +37,6 @@ bench:
 
 clean:
 	rm -rf $(BIN)
+
+docs:
+	UPDATE_README=1 $(GO) test -count=1 -run TestREADME ./internal/config
