@@ -16,6 +16,9 @@ import (
 	"github.com/nanofaas/control-plane/internal/controlplane"
 )
 
+// version is set by release builds with -ldflags "-X main.version=…".
+var version string
+
 func main() {
 	os.Exit(run())
 }
@@ -36,7 +39,7 @@ func run() int {
 	}
 	log.Info("Loaded control-plane modules: " + cfg.Modules.String())
 
-	app, err := controlplane.New(cfg, log)
+	app, err := controlplane.New(cfg, controlplane.Options{Logger: log, Version: version})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "control-plane:", err)
 		return 1

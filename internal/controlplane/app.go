@@ -30,6 +30,7 @@ import (
 // App is an assembled control plane. Build it with New, then call Run once.
 type App struct {
 	cfg       *config.Config
+	version   string
 	log       *slog.Logger
 	readiness *api.Readiness
 
@@ -39,19 +40,28 @@ type App struct {
 	functions   *registry.Service
 	invocations *invocation.Service
 
+	loops []func(context.Context) error // module background loops, run until shutdown
+
 	apiServer  *http.Server
 	mgmtServer *http.Server
 	apiLn      net.Listener
 	mgmtLn     net.Listener
 }
 
+// Options are the parts of an App that do not come from the configuration.
+type Options struct {
+	Logger  *slog.Logger // nil = slog.Default()
+	Version string       // reported by build-metadata; "" = from the Go build info
+}
+
 // New builds the control plane and binds its two listeners (so their addresses are known
 // before Run), without serving yet.
-func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+func New(cfg *config.Config, opt Options) (*App, error) {
+	log := opt.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &App{cfg: cfg, log: log, readiness: &api.Readiness{}}
+	a := &App{cfg: cfg, version: opt.Version, log: log, readiness: &api.Readiness{}}
 
 	promRegistry := metrics.NewRegistry()
 	fnMetrics, err := metrics.NewFunctionMetrics(promRegistry, nil)
@@ -74,25 +84,31 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deployment providers: %w", err)
 	}
+	functions := registry.New()
+	a.invocations = invocation.NewService(invocation.Deps{
+		Limiter: a.limiter, Functions: functions, Store: a.store, Factory: factory,
+		Dispatcher: router, Metrics: fnMetrics, Logger: log,
+	})
+	mods, err := a.wireModules(promRegistry)
+	if err != nil {
+		return nil, err
+	}
 	a.functions = registry.NewService(registry.Deps{
-		Registry: registry.New(),
+		Registry: functions,
 		Specs: registry.NewResolver(registry.Defaults{
 			TimeoutMs: cfg.Defaults.TimeoutMs, Concurrency: cfg.Defaults.Concurrency,
 			QueueSize: cfg.Defaults.QueueSize, MaxRetries: cfg.Defaults.MaxRetries,
 		}),
 		Providers: providers,
-		Listeners: []registry.Listener{metricsListener{fnMetrics}},
+		Listeners: append([]registry.Listener{metricsListener{fnMetrics}}, mods.listeners...),
 		Logger:    log,
-	})
-	a.invocations = invocation.NewService(invocation.Deps{
-		Limiter: a.limiter, Functions: a.functions, Store: a.store, Factory: factory,
-		Dispatcher: router, Metrics: fnMetrics, Logger: log,
 	})
 
 	a.apiServer = &http.Server{
 		Handler: api.NewAPIHandler(api.Deps{
 			Functions: a.functions, Invocations: a.invocations,
 			MaxBodyBytes: int64(cfg.HTTP.MaxRequestBodyMB) << 20,
+			Routes:       mods.routes,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -130,6 +146,9 @@ func (a *App) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(bg)
 	g.Go(func() error { return ignoreCanceled(a.store.Run(gctx)) })
 	g.Go(func() error { return ignoreCanceled(a.idempotency.Run(gctx)) })
+	for _, loop := range a.loops {
+		g.Go(func() error { return ignoreCanceled(loop(gctx)) })
+	}
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- serve(a.apiServer, a.apiLn) }()

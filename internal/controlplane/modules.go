@@ -1,0 +1,80 @@
+package controlplane
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nanofaas/control-plane/internal/api"
+	"github.com/nanofaas/control-plane/internal/buildinfo"
+	"github.com/nanofaas/control-plane/internal/modules"
+	"github.com/nanofaas/control-plane/internal/queue"
+	"github.com/nanofaas/control-plane/internal/registry"
+	"github.com/nanofaas/control-plane/internal/runtimeconfig"
+	"github.com/nanofaas/control-plane/internal/syncqueue"
+)
+
+// wiredModules is what the selected modules contribute to the core.
+type wiredModules struct {
+	listeners []registry.Listener
+	routes    []api.Route
+}
+
+// wireModules plugs each selected module (D6) into the core's seams. A module that is not
+// selected leaves the core default in place: no async queue (:enqueue → 501, inline dispatch,
+// direct retries per D2), no sync queue, fixed rate limit, no extra routes.
+func (a *App) wireModules(reg prometheus.Registerer) (wiredModules, error) {
+	var w wiredModules
+	set := a.cfg.Modules
+
+	var manager *queue.Manager
+	if set.Has(modules.AsyncQueue) {
+		m, err := queue.NewManager(queue.Deps{Store: a.store, Dispatch: a.invocations.Dispatch, Registerer: reg, Logger: a.log})
+		if err != nil {
+			return w, fmt.Errorf("async-queue: %w", err)
+		}
+		manager = m
+		a.invocations.SetEnqueuer(m)
+		w.listeners = append(w.listeners, m)
+		a.loops = append(a.loops, m.Run)
+	}
+
+	syncDefaults := runtimeconfig.CoreSyncQueueDefaults()
+	if set.Has(modules.SyncQueue) {
+		syncDefaults = runtimeconfig.SyncQueueDefaultsFromConfig(a.cfg.SyncQueue)
+	}
+	var live syncqueue.ConfigSource
+	if set.Has(modules.RuntimeConfig) {
+		rc, err := runtimeconfig.New(runtimeconfig.Deps{Limiter: a.limiter, SyncQueue: syncDefaults, Registerer: reg, Logger: a.log})
+		if err != nil {
+			return w, fmt.Errorf("runtime-config: %w", err)
+		}
+		live = rc
+		if a.cfg.Admin.RuntimeConfigEnabled {
+			w.routes = append(w.routes, api.RuntimeConfigRoutes(rc, int64(a.cfg.HTTP.MaxRequestBodyMB)<<20)...)
+		}
+	}
+
+	if set.Has(modules.SyncQueue) {
+		deps := syncqueue.Deps{
+			Settings: a.cfg.SyncQueue, Config: live, Dispatch: a.invocations.Dispatch,
+			Store: a.store, Registerer: reg, Logger: a.log,
+		}
+		if manager != nil {
+			deps.Slots = manager
+		}
+		sq, err := syncqueue.New(deps)
+		if err != nil {
+			return w, fmt.Errorf("sync-queue: %w", err)
+		}
+		a.invocations.SetSyncQueue(sq)
+		w.listeners = append(w.listeners, sq)
+		a.loops = append(a.loops, sq.Run) // D19: runs whenever the module is loaded
+	}
+
+	if set.Has(modules.BuildMetadata) {
+		w.routes = append(w.routes, api.BuildMetadataRoutes(buildinfo.New(a.version, set))...)
+	}
+	return w, nil
+}
+
