@@ -10,11 +10,11 @@ import (
 type outcome int
 
 const (
-	outcomeIgnored   outcome = iota // stale attempt or already terminal
-	outcomeRetried                  // re-enqueued; the completion stays pending
-	outcomeRedispatch               // no async queue: dispatch the retry directly (D2)
-	outcomeExhausted                // retry refused by a full queue: final with the original error
-	outcomeFinal                    // success or final error
+	outcomeIgnored    outcome = iota // stale attempt or already terminal
+	outcomeRetried                   // re-enqueued; the completion stays pending
+	outcomeRedispatch                // no async queue: dispatch the retry directly (D2)
+	outcomeExhausted                 // retry refused by a full queue: final with the original error
+	outcomeFinal                     // success or final error
 )
 
 // Complete applies the result of one attempt (spec-core §6.9). attempt is the attempt the
@@ -22,10 +22,13 @@ const (
 // applies to whatever attempt is current. It is safe to call any number of times: stale and
 // duplicate completions change nothing, and the dispatch slot is released once per attempt.
 func (s *Service) Complete(executionID string, dr execution.DispatchResult, attempt int) {
-	rec, ok := s.store.Get(executionID)
-	if !ok {
-		return
+	if rec, ok := s.store.Get(executionID); ok {
+		s.complete(rec, dr, attempt)
 	}
+}
+
+// complete is Complete for a record already looked up.
+func (s *Service) complete(rec *execution.Record, dr execution.DispatchResult, attempt int) {
 	var (
 		decision  outcome
 		release   bool

@@ -12,7 +12,9 @@ import (
 )
 
 // Enqueuer is the reference's InvocationEnqueuer, implemented by the async-queue module.
-// Enqueue must not block; it returns false when the function's queue is full or closed.
+// Enqueue must not block; it returns false when the function's queue is full or closed. On
+// the retry path it is called with the execution's lock held, so it must not call back into
+// the Service (Dispatch, Complete) synchronously: a scheduler goroutine does that.
 type Enqueuer interface {
 	Enabled() bool
 	Enqueue(task *execution.Task) bool
@@ -55,6 +57,7 @@ func (NoopSyncQueue) Enabled() bool { return false }
 
 // Enqueue refuses: the module is not loaded.
 func (NoopSyncQueue) Enqueue(*execution.Task) error {
+	//lint:ignore ST1005 the reference's exact message
 	return errors.New("Sync queue module not loaded")
 }
 
@@ -90,6 +93,7 @@ var (
 	// ErrQueueFull: the function's async queue is full (429, empty body).
 	ErrQueueFull = errors.New("queue full")
 	// ErrAsyncQueueUnavailable: :enqueue without the async-queue module (501, empty body).
+	//lint:ignore ST1005 the reference's exact message
 	ErrAsyncQueueUnavailable = errors.New("Async queue module not loaded")
 )
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -53,10 +54,11 @@ type Service struct {
 	now        func() time.Time
 	log        *slog.Logger
 
-	// base bounds every dispatch goroutine; Close cancels it once in-flight work had its grace.
+	// base bounds every dispatch; Close cancels it once in-flight work had its grace.
 	base     context.Context
 	cancel   context.CancelFunc
-	inflight sync.WaitGroup
+	inflight *inflight
+	timers   sync.Pool // *time.Timer, see startTimer
 }
 
 // NewService wires a Service.
@@ -77,7 +79,7 @@ func NewService(d Deps) *Service {
 	return &Service{
 		limiter: d.Limiter, functions: d.Functions, store: d.Store, factory: d.Factory,
 		dispatcher: d.Dispatcher, metrics: d.Metrics, enqueuer: d.Enqueuer, syncQueue: d.SyncQueue,
-		now: d.Now, log: d.Logger, base: base, cancel: cancel,
+		now: d.Now, log: d.Logger, base: base, cancel: cancel, inflight: newInflight(),
 	}
 }
 
@@ -88,16 +90,17 @@ func (s *Service) SetEnqueuer(e Enqueuer) { s.enqueuer = e }
 func (s *Service) SetSyncQueue(g SyncQueueGateway) { s.syncQueue = g }
 
 // Close waits for in-flight dispatches until ctx ends, then cancels the rest and waits for
-// their goroutines to return.
+// their goroutines to return. From the start of Close the Service starts no goroutine: a
+// dispatch requested meanwhile (a retry, a module scheduler) runs on the caller's goroutine,
+// and fails fast once the grace period is over.
 func (s *Service) Close(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
+	idle := s.inflight.close()
 	select {
-	case <-done:
+	case <-idle:
 	case <-ctx.Done():
 	}
 	s.cancel()
-	<-done
+	<-idle
 }
 
 // Response is the InvocationResponse JSON of spec-core §2.4.
@@ -188,6 +191,10 @@ func (s *Service) enqueue(task *execution.Task) error {
 	return nil
 }
 
+// maxTimeoutMs is the largest X-Timeout-Ms a time.Duration can hold (~292 years); larger
+// values would overflow into a negative, immediately expiring timer.
+const maxTimeoutMs = int(math.MaxInt64 / int64(time.Millisecond))
+
 // await waits for the shared completion. A waiter that gives up never cancels it: a timeout
 // marks the execution TIMEOUT (terminal and sticky), a disconnect changes nothing.
 func (s *Service) await(ctx context.Context, rec *execution.Record, fn string, timeoutMs int) (Response, error) {
@@ -195,20 +202,40 @@ func (s *Service) await(ctx context.Context, rec *execution.Record, fn string, t
 		return s.completedResponse(rec, r)
 	}
 	if timeoutMs > 0 {
-		timer := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
-		defer timer.Stop()
+		var expired <-chan time.Time // nil (never) when the timeout exceeds time.Duration
+		if timeoutMs <= maxTimeoutMs {
+			timer := s.startTimer(time.Duration(timeoutMs) * time.Millisecond)
+			defer s.stopTimer(timer)
+			expired = timer.C
+		}
 		select {
 		case <-rec.Done():
 			r, _ := rec.Outcome()
 			return s.completedResponse(rec, r)
 		case <-ctx.Done():
 			return Response{}, ctx.Err()
-		case <-timer.C:
+		case <-expired:
 		}
 	}
 	rec.MarkTimeout()
 	s.metrics.For(fn).Timeout()
 	return Response{ExecutionID: rec.ID(), Status: StatusTimeout}, nil
+}
+
+// startTimer returns a running timer from the Service's pool: every waiting sync request needs
+// one, and reusing them saves two allocations per request. Since Go 1.23 a stopped timer's
+// channel never delivers a stale value, so a stopped timer can be reset and reused safely.
+func (s *Service) startTimer(d time.Duration) *time.Timer {
+	if t, ok := s.timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func (s *Service) stopTimer(t *time.Timer) {
+	t.Stop()
+	s.timers.Put(t)
 }
 
 func (s *Service) completedResponse(rec *execution.Record, r execution.Result) (Response, error) {
@@ -264,24 +291,25 @@ func (s *Service) Dispatch(task *execution.Task) {
 		l.MarkDispatchedAt()
 	})
 	s.metrics.For(task.FunctionName).Dispatch()
-	if task.Spec.Mode() == function.ModeLocal {
-		s.runAttempt(task)
+	if task.Spec.Mode() == function.ModeLocal || !s.inflight.start() {
+		s.runAttempt(rec, task)
 		return
 	}
-	s.inflight.Add(1)
 	go func() {
-		defer s.inflight.Done()
-		s.runAttempt(task)
+		defer s.inflight.done()
+		s.runAttempt(rec, task)
 	}()
 }
 
-// runAttempt calls the dispatcher and completes the attempt with whatever happened.
-func (s *Service) runAttempt(task *execution.Task) {
+// runAttempt calls the dispatcher and completes the attempt with whatever happened. It
+// completes the record it dispatched rather than looking the id up again, so the attempt's
+// dispatch slot is released even if the record was evicted meanwhile (D12).
+func (s *Service) runAttempt(rec *execution.Record, task *execution.Task) {
 	dr, err := s.callDispatcher(task)
 	if err != nil {
 		dr = execution.Warm(execution.ErrorResult(string(task.Spec.Mode())+"_ERROR", err.Error()))
 	}
-	s.Complete(task.ExecutionID, dr, task.Attempt)
+	s.complete(rec, dr, task.Attempt)
 }
 
 // callDispatcher turns a dispatcher panic into an error so an attempt always completes.
