@@ -5,8 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/nanofaas/control-plane/internal/function"
@@ -84,12 +85,9 @@ func (h functionHandlers) remove(w http.ResponseWriter, r *http.Request, name st
 	}
 }
 
-// setReplicas serves PUT /v1/functions/{name}/replicas (§3.5).
+// setReplicas serves PUT /v1/functions/{name}/replicas (§3.5). As in the reference, the body
+// is decoded and validated while resolving arguments, before the path-variable constraint.
 func (h functionHandlers) setReplicas(w http.ResponseWriter, r *http.Request) {
-	name, ok := pathName(w, r, "name", "Function name is required")
-	if !ok {
-		return
-	}
 	var raw json.RawMessage
 	if err := h.body.decode(w, r, &raw); err != nil {
 		return
@@ -107,6 +105,10 @@ func (h functionHandlers) setReplicas(w http.ResponseWriter, r *http.Request) {
 		writeValidationError(w, []string{"replicas: must be greater than or equal to 0"})
 		return
 	}
+	name, ok := pathName(w, r, "name", "Function name is required")
+	if !ok {
+		return
+	}
 	n, err := h.svc.SetReplicas(context.WithoutCancel(r.Context()), name, replicas)
 	switch {
 	case err == nil:
@@ -121,46 +123,46 @@ func (h functionHandlers) setReplicas(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// decodeReplicas reads {"replicas": n} with Jackson's coercions (numeric strings, truncated
-// fractions); present is false for an absent or null value.
+// decodeReplicas reads {"replicas": n} with Jackson's coercions, as function.DecodeSpec does
+// for integer fields: numeric strings (trimmed), fractions truncated toward zero, and an empty
+// or blank string read as null. present is false for an absent or null value.
 func decodeReplicas(raw []byte) (n int, present bool, err error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var body map[string]any
-	if err := dec.Decode(&body); err != nil {
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &body); err != nil {
 		return 0, false, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return 0, false, errors.New("trailing data")
-	}
-	v, ok := body["replicas"]
-	if !ok || v == nil {
+	v := bytes.TrimSpace(body["replicas"])
+	if len(v) == 0 || bytes.Equal(v, nullJSON) {
 		return 0, false, nil
 	}
-	var num json.Number
-	switch t := v.(type) {
-	case json.Number:
-		num = t
-	case string:
-		num = json.Number(strings.TrimSpace(t))
+	var text string
+	switch {
+	case v[0] == '"':
+		if err := json.Unmarshal(v, &text); err != nil {
+			return 0, false, err
+		}
+		text = strings.TrimSpace(text)
+		if text == "" {
+			return 0, false, nil
+		}
+		i, err := strconv.ParseInt(text, 10, 32)
+		return int(i), err == nil, err
+	case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
+		text = string(v)
 	default:
 		return 0, false, errors.New("replicas is not a number")
 	}
-	if i, err := num.Int64(); err == nil {
-		return clampInt(i)
+	if i, err := strconv.ParseInt(text, 10, 32); err == nil {
+		return int(i), true, nil
 	}
-	f, err := num.Float64()
+	f, err := strconv.ParseFloat(text, 64)
 	if err != nil {
 		return 0, false, err
 	}
-	return clampInt(int64(f))
-}
-
-func clampInt(i int64) (int, bool, error) {
-	if i > 1<<31-1 || i < -(1<<31) {
-		return 0, false, errors.New("replicas out of range")
+	if t := math.Trunc(f); t >= math.MinInt32 && t <= math.MaxInt32 {
+		return int(t), true, nil
 	}
-	return int(i), true, nil
+	return 0, false, errors.New("replicas out of range")
 }
 
 // pathName reads a path variable and answers the reference's @NotBlank violation when blank.

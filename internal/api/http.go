@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -179,6 +180,9 @@ func isJSONContentType(ct string) bool {
 	if ct == "" {
 		return false
 	}
+	if strings.EqualFold(ct, contentTypeJSON) {
+		return true // the common case, without ParseMediaType's allocation
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false
@@ -216,6 +220,21 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed []string) 
 // notFound is the catch-all for unknown routes (D16).
 func notFound(w http.ResponseWriter, r *http.Request) {
 	writeStatusError(w, http.StatusNotFound, "No endpoint "+r.Method+" "+r.URL.Path+".")
+}
+
+// rejectUncleanPaths answers paths with empty, `.` or `..` segments as unknown routes. Spring
+// matches the path segments as sent, while ServeMux would redirect such paths to their cleaned
+// form with an HTML body (and a 307 makes clients re-send a POST elsewhere). A trailing slash is
+// left to the routes, which never match it.
+func rejectUncleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimSuffix(r.URL.Path, "/")
+		if p != "" && path.Clean(p) != p {
+			notFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recoverer turns a panic in a handler into the generic 500 body instead of a dropped connection.

@@ -59,12 +59,14 @@ func (h invocationHandlers) invokeSync(w http.ResponseWriter, r *http.Request, n
 	}
 	opt := options(r)
 	if v := strings.TrimSpace(r.Header.Get("X-Timeout-Ms")); v != "" {
-		ms, err := strconv.Atoi(v)
+		// A Java int: values beyond 32 bits are a type mismatch too.
+		ms, err := strconv.ParseInt(v, 10, 32)
 		if err != nil {
 			writeBadRequest(w, "Type mismatch.")
 			return
 		}
-		opt.TimeoutMs = &ms
+		timeoutMs := int(ms)
+		opt.TimeoutMs = &timeoutMs
 	}
 	if strings.TrimSpace(name) == "" {
 		writeValidationError(w, []string{"name: Function name is required"})
@@ -160,9 +162,9 @@ func (h invocationHandlers) complete(w http.ResponseWriter, r *http.Request, id 
 	} else {
 		res.Success = body.Error == nil // D4
 	}
-	attempt := 0
-	if v, err := strconv.Atoi(strings.TrimSpace(r.Header.Get("X-Dispatch-Attempt"))); err == nil && v > 0 {
-		attempt = v
+	attempt := 0 // absent, blank, non-numeric, beyond a Java int or <= 0: legacy, no attempt
+	if v, err := strconv.ParseInt(strings.TrimSpace(r.Header.Get("X-Dispatch-Attempt")), 10, 32); err == nil && v > 0 {
+		attempt = int(v)
 	}
 	h.svc.CompleteCallback(id, res, attempt)
 	writeEmpty(w, http.StatusNoContent)

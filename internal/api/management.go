@@ -66,9 +66,13 @@ func NewManagementHandler(basePath string, readiness *Readiness, gatherer promet
 		}
 	}})
 	prom := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true})
-	mux.Handle(basePath+"/prometheus", methods{http.MethodGet: prom.ServeHTTP})
+	mux.Handle(basePath+"/prometheus", methods{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+		tw := &textFormatWriter{ResponseWriter: w}
+		prom.ServeHTTP(tw, r)
+		tw.fix() // a response that wrote nothing (HEAD) is finalized after this returns
+	}})
 	mux.HandleFunc("/", notFound)
-	return recoverer(mux)
+	return recoverer(rejectUncleanPaths(mux))
 }
 
 // writeHealth answers with Spring's actuator media type unless the client asked for plain JSON.
@@ -81,4 +85,35 @@ func writeHealth(w http.ResponseWriter, r *http.Request, status int, body string
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
+}
+
+// textFormat is the reference's Content-Type for the Prometheus text format (spec-core §1).
+const textFormat = "text/plain; version=0.0.4; charset=utf-8"
+
+// textFormatWriter rewrites promhttp's text-format Content-Type, which carries an extra
+// `escaping=underscores` parameter, to the reference's exact value; other formats (OpenMetrics)
+// pass through unchanged.
+type textFormatWriter struct {
+	http.ResponseWriter
+	fixed bool
+}
+
+func (w *textFormatWriter) fix() {
+	if w.fixed {
+		return
+	}
+	w.fixed = true
+	if h := w.Header(); strings.HasPrefix(h.Get("Content-Type"), "text/plain; version=0.0.4") {
+		h.Set("Content-Type", textFormat)
+	}
+}
+
+func (w *textFormatWriter) WriteHeader(code int) {
+	w.fix()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *textFormatWriter) Write(b []byte) (int, error) {
+	w.fix()
+	return w.ResponseWriter.Write(b)
 }

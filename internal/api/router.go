@@ -81,7 +81,7 @@ func NewAPIHandler(d Deps) http.Handler {
 		mux.Handle(rt.Pattern, methods(rt.Methods))
 	}
 	mux.HandleFunc("/", notFound)
-	return recoverer(mux)
+	return recoverer(rejectUncleanPaths(mux))
 }
 
 func blankName(w http.ResponseWriter, name string) bool {

@@ -1,0 +1,439 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nanofaas/control-plane/internal/config"
+	"github.com/nanofaas/control-plane/internal/runtimeconfig"
+)
+
+// RuntimeConfigService is the runtime-config module as its admin API needs it
+// (runtimeconfig.Service).
+type RuntimeConfigService interface {
+	Get() runtimeconfig.Snapshot
+	Validate(p runtimeconfig.Patch) []string
+	Patch(expectedRevision int64, p runtimeconfig.Patch) (runtimeconfig.Applied, error)
+}
+
+// Paths of the runtime-config admin API (spec-modules §4).
+const (
+	runtimeConfigPath         = "/v1/admin/runtime-config"
+	runtimeConfigValidatePath = "/v1/admin/runtime-config/validate"
+)
+
+// RuntimeConfigRoutes returns the runtime-config admin API: GET and PATCH
+// /v1/admin/runtime-config and POST /v1/admin/runtime-config/validate. They exist only when
+// nanofaas.admin.runtime-config.enabled is true; otherwise the caller leaves them out (404).
+// maxBodyBytes ≤ 0 means the API listener's default limit.
+func RuntimeConfigRoutes(svc RuntimeConfigService, maxBodyBytes int64) []Route {
+	if maxBodyBytes <= 0 {
+		maxBodyBytes = 16 << 20
+	}
+	h := runtimeConfigHandlers{svc: svc, body: bodyDecoder{maxBytes: maxBodyBytes}}
+	return []Route{
+		{Pattern: runtimeConfigPath, Methods: map[string]http.HandlerFunc{
+			http.MethodGet: h.get, http.MethodPatch: h.patch,
+		}},
+		{Pattern: runtimeConfigValidatePath, Methods: map[string]http.HandlerFunc{
+			http.MethodPost: h.validate,
+		}},
+	}
+}
+
+type runtimeConfigHandlers struct {
+	svc  RuntimeConfigService
+	body bodyDecoder
+}
+
+// runtimeConfigSnapshotJSON is the snapshot shape of GET and of a PATCH's effectiveConfig;
+// durations are ISO-8601 as java.time.Duration prints them.
+type runtimeConfigSnapshotJSON struct {
+	Revision                   int64  `json:"revision"`
+	RateMaxPerSecond           int    `json:"rateMaxPerSecond"`
+	SyncQueueEnabled           bool   `json:"syncQueueEnabled"`
+	SyncQueueAdmissionEnabled  bool   `json:"syncQueueAdmissionEnabled"`
+	SyncQueueMaxEstimatedWait  string `json:"syncQueueMaxEstimatedWait"`
+	SyncQueueMaxQueueWait      string `json:"syncQueueMaxQueueWait"`
+	SyncQueueRetryAfterSeconds int    `json:"syncQueueRetryAfterSeconds"`
+}
+
+func runtimeConfigSnapshotOf(s runtimeconfig.Snapshot) runtimeConfigSnapshotJSON {
+	return runtimeConfigSnapshotJSON{
+		Revision:                   s.Revision,
+		RateMaxPerSecond:           s.RateMaxPerSecond,
+		SyncQueueEnabled:           s.SyncQueueEnabled,
+		SyncQueueAdmissionEnabled:  s.SyncQueueAdmissionEnabled,
+		SyncQueueMaxEstimatedWait:  config.FormatISODuration(s.SyncQueueMaxEstimatedWait),
+		SyncQueueMaxQueueWait:      config.FormatISODuration(s.SyncQueueMaxQueueWait),
+		SyncQueueRetryAfterSeconds: s.SyncQueueRetryAfterSeconds,
+	}
+}
+
+type runtimeConfigPatchResponse struct {
+	Revision        int64                     `json:"revision"`
+	EffectiveConfig runtimeConfigSnapshotJSON `json:"effectiveConfig"`
+	AppliedAt       string                    `json:"appliedAt"`
+	ChangeID        string                    `json:"changeId"`
+	Warnings        []string                  `json:"warnings"`
+}
+
+type runtimeConfigDurationError struct {
+	Error string `json:"error"`
+	Field string `json:"field"`
+	Value string `json:"value"`
+}
+
+type runtimeConfigErrors struct {
+	Errors []string `json:"errors"`
+}
+
+type runtimeConfigSimpleError struct {
+	Error string `json:"error"`
+}
+
+type runtimeConfigMismatch struct {
+	Error           string `json:"error"`
+	CurrentRevision int64  `json:"currentRevision"`
+}
+
+type runtimeConfigApplyFailed struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail"`
+}
+
+type runtimeConfigValid struct {
+	Valid bool `json:"valid"`
+}
+
+// get serves GET /v1/admin/runtime-config.
+func (h runtimeConfigHandlers) get(w http.ResponseWriter, _ *http.Request) {
+	rcWriteJSON(w, http.StatusOK, runtimeConfigSnapshotOf(h.svc.Get()))
+}
+
+// validate serves POST /v1/admin/runtime-config/validate: 400 for a bad duration, 422 with every
+// broken rule of the merged snapshot, else {"valid":true}. Nothing changes.
+func (h runtimeConfigHandlers) validate(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.decode(w, r)
+	if !ok {
+		return
+	}
+	patch, ok := req.patch(w)
+	if !ok {
+		return
+	}
+	if errs := h.svc.Validate(patch); len(errs) > 0 {
+		rcWriteJSON(w, http.StatusUnprocessableEntity, runtimeConfigErrors{Errors: errs})
+		return
+	}
+	rcWriteJSON(w, http.StatusOK, runtimeConfigValid{Valid: true})
+}
+
+// patch serves PATCH /v1/admin/runtime-config, checking in the reference's order: missing
+// expectedRevision (400), bad duration (400), invalid merged snapshot (422), stale revision
+// (409), failed apply (503, rolled back).
+func (h runtimeConfigHandlers) patch(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.decode(w, r)
+	if !ok {
+		return
+	}
+	if req.expectedRevision == nil {
+		rcWriteJSON(w, http.StatusBadRequest, runtimeConfigSimpleError{Error: "expectedRevision is required"})
+		return
+	}
+	patch, ok := req.patch(w)
+	if !ok {
+		return
+	}
+	applied, err := h.svc.Patch(*req.expectedRevision, patch)
+	var (
+		invalid  *runtimeconfig.ValidationError
+		mismatch *runtimeconfig.RevisionMismatchError
+	)
+	switch {
+	case err == nil:
+		rcWriteJSON(w, http.StatusOK, runtimeConfigPatchResponse{
+			Revision:        applied.Snapshot.Revision,
+			EffectiveConfig: runtimeConfigSnapshotOf(applied.Snapshot),
+			AppliedAt:       rcFormatInstant(applied.AppliedAt),
+			ChangeID:        applied.ChangeID,
+			Warnings:        rcNonNil(applied.Warnings),
+		})
+	case errors.As(err, &invalid):
+		rcWriteJSON(w, http.StatusUnprocessableEntity, runtimeConfigErrors{Errors: invalid.Errors})
+	case errors.As(err, &mismatch):
+		rcWriteJSON(w, http.StatusConflict, runtimeConfigMismatch{Error: mismatch.Error(), CurrentRevision: mismatch.Current})
+	case errors.Is(err, runtimeconfig.ErrApplyFailed):
+		rcWriteJSON(w, http.StatusServiceUnavailable, runtimeConfigApplyFailed{
+			Error: "Apply failed, rolled back", Detail: "Failed to apply runtime config",
+		})
+	default:
+		writeInternalError(w, r, err)
+	}
+}
+
+// rcWriteJSON is writeJSON without HTML escaping: validation messages contain "<=" and ">", and
+// Jackson writes them verbatim.
+func rcWriteJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		writeInternalError(w, nil, err)
+		return
+	}
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(status)
+	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+func rcNonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// decode reads the request body; a body that is not a JSON object or has a field of the wrong
+// type is answered 400 BAD_REQUEST like any other unreadable body.
+func (h runtimeConfigHandlers) decode(w http.ResponseWriter, r *http.Request) (runtimeConfigRequest, bool) {
+	var raw json.RawMessage
+	if err := h.body.decode(w, r, &raw); err != nil {
+		return runtimeConfigRequest{}, false
+	}
+	req, err := decodeRuntimeConfigRequest(raw)
+	if err != nil {
+		writeBadRequest(w, "Failed to read HTTP message")
+		return runtimeConfigRequest{}, false
+	}
+	return req, true
+}
+
+// runtimeConfigRequest is the PATCH / validate body as read; durations stay raw until patch.
+type runtimeConfigRequest struct {
+	expectedRevision *int64
+	rate             *int
+	enabled          *bool
+	admission        *bool
+	estimatedWait    *string
+	queueWait        *string
+	retryAfter       *int
+}
+
+// patch parses the duration fields (ISO-8601 only) into a Patch, or answers the 400 naming the
+// first bad field.
+func (q runtimeConfigRequest) patch(w http.ResponseWriter) (runtimeconfig.Patch, bool) {
+	p := runtimeconfig.Patch{
+		RateMaxPerSecond:           q.rate,
+		SyncQueueEnabled:           q.enabled,
+		SyncQueueAdmissionEnabled:  q.admission,
+		SyncQueueRetryAfterSeconds: q.retryAfter,
+	}
+	for _, f := range []struct {
+		name string
+		raw  *string
+		dst  **time.Duration
+	}{
+		{"syncQueueMaxEstimatedWait", q.estimatedWait, &p.SyncQueueMaxEstimatedWait},
+		{"syncQueueMaxQueueWait", q.queueWait, &p.SyncQueueMaxQueueWait},
+	} {
+		if f.raw == nil {
+			continue
+		}
+		d, err := config.ParseISODuration(*f.raw)
+		if err != nil {
+			rcWriteJSON(w, http.StatusBadRequest, runtimeConfigDurationError{
+				Error: "Invalid duration for " + f.name, Field: f.name, Value: *f.raw,
+			})
+			return runtimeconfig.Patch{}, false
+		}
+		*f.dst = &d
+	}
+	return p, true
+}
+
+// decodeRuntimeConfigRequest reads the body the way the reference's Jackson mapper does: unknown
+// properties ignored, null = absent, scalar coercions ("5" → 5, 5.7 → 5, "true" → true, 5 → "5"
+// for the string-typed durations, "" → absent for numbers and booleans).
+func decodeRuntimeConfigRequest(raw []byte) (runtimeConfigRequest, error) {
+	var q runtimeConfigRequest
+	if rcFirstByte(raw) != '{' {
+		return q, errors.New("expected a JSON object")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return q, err
+	}
+	for key, v := range obj {
+		var err error
+		switch key {
+		case "expectedRevision":
+			q.expectedRevision, err = rcDecodeInteger(v, math.MinInt64, math.MaxInt64)
+		case "rateMaxPerSecond":
+			q.rate, err = rcDecodeInt32(v)
+		case "syncQueueEnabled":
+			q.enabled, err = rcDecodeBool(v)
+		case "syncQueueAdmissionEnabled":
+			q.admission, err = rcDecodeBool(v)
+		case "syncQueueMaxEstimatedWait":
+			q.estimatedWait, err = rcDecodeString(v)
+		case "syncQueueMaxQueueWait":
+			q.queueWait, err = rcDecodeString(v)
+		case "syncQueueRetryAfterSeconds":
+			q.retryAfter, err = rcDecodeInt32(v)
+		}
+		if err != nil {
+			return runtimeConfigRequest{}, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return q, nil
+}
+
+func rcFirstByte(raw []byte) byte {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 {
+		return 0
+	}
+	return t[0]
+}
+
+func rcIsNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+func rcDecodeInt32(raw json.RawMessage) (*int, error) {
+	v, err := rcDecodeInteger(raw, math.MinInt32, math.MaxInt32)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	n := int(*v)
+	return &n, nil
+}
+
+// rcDecodeInteger accepts an integral number in [lo, hi], a fractional number (truncated toward
+// zero), or a string holding an integer ("" = absent).
+func rcDecodeInteger(raw json.RawMessage, lo, hi int64) (*int64, error) {
+	raw = bytes.TrimSpace(raw)
+	switch b := rcFirstByte(raw); {
+	case rcIsNull(raw):
+		return nil, nil
+	case b == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		if s = strings.TrimSpace(s); s == "" {
+			return nil, nil
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%q is not a valid integer", s)
+		}
+		return &n, nil
+	case b == '-' || (b >= '0' && b <= '9'):
+		var num json.Number
+		if err := json.Unmarshal(raw, &num); err != nil {
+			return nil, err
+		}
+		if n, err := strconv.ParseInt(num.String(), 10, 64); err == nil {
+			if n < lo || n > hi {
+				return nil, fmt.Errorf("%s out of range", num)
+			}
+			return &n, nil
+		}
+		f, err := strconv.ParseFloat(num.String(), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil, err
+		}
+		t := math.Trunc(f)
+		// float64(hi) may round up, hence >= on the upper bound.
+		if math.IsInf(f, 0) || t < float64(lo) || t >= float64(hi)+1 {
+			return nil, fmt.Errorf("%s out of range", num)
+		}
+		n := int64(t)
+		return &n, nil
+	default:
+		return nil, errors.New("expected an integer")
+	}
+}
+
+// rcDecodeBool accepts true/false, an integer (0 = false, else true) and the strings
+// "true"/"True"/"TRUE"/"false"/"False"/"FALSE" ("" = absent), as Jackson does for Boolean.
+func rcDecodeBool(raw json.RawMessage) (*bool, error) {
+	raw = bytes.TrimSpace(raw)
+	t, f := true, false
+	switch b := rcFirstByte(raw); {
+	case rcIsNull(raw):
+		return nil, nil
+	case string(raw) == "true":
+		return &t, nil
+	case string(raw) == "false":
+		return &f, nil
+	case b == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		switch strings.TrimSpace(s) {
+		case "":
+			return nil, nil
+		case "true", "True", "TRUE":
+			return &t, nil
+		case "false", "False", "FALSE":
+			return &f, nil
+		}
+		return nil, fmt.Errorf("%q is not a boolean", s)
+	case b == '-' || (b >= '0' && b <= '9'):
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a boolean", raw)
+		}
+		v := n != 0
+		return &v, nil
+	default:
+		return nil, errors.New("expected a boolean")
+	}
+}
+
+// rcDecodeString reads a string; numbers and booleans become their JSON text.
+func rcDecodeString(raw json.RawMessage) (*string, error) {
+	raw = bytes.TrimSpace(raw)
+	switch b := rcFirstByte(raw); {
+	case rcIsNull(raw):
+		return nil, nil
+	case b == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		return &s, nil
+	case b == 't' || b == 'f' || b == '-' || (b >= '0' && b <= '9'):
+		s := string(raw)
+		return &s, nil
+	default:
+		return nil, errors.New("expected a string")
+	}
+}
+
+// rcFormatInstant renders t as java.time.Instant.toString does: UTC, 'Z', and 0, 3, 6 or 9
+// fractional digits.
+func rcFormatInstant(t time.Time) string {
+	t = t.UTC()
+	ns := t.Nanosecond()
+	layout := "2006-01-02T15:04:05Z"
+	switch {
+	case ns == 0:
+	case ns%1_000_000 == 0:
+		layout = "2006-01-02T15:04:05.000Z"
+	case ns%1_000 == 0:
+		layout = "2006-01-02T15:04:05.000000Z"
+	default:
+		layout = "2006-01-02T15:04:05.000000000Z"
+	}
+	return t.Format(layout)
+}
