@@ -32,16 +32,19 @@ type errorBody struct {
 	Details []string `json:"details,omitempty"`
 }
 
-// writeJSON writes v as JSON with the given status.
+// writeJSON writes v as JSON with the given status. Like Jackson, it does not HTML-escape
+// (`<`, `>` and `&` stay as they are, in messages and in pass-through function output).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	buf, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		writeInternalError(w, nil, err)
 		return
 	}
 	w.Header().Set("Content-Type", contentTypeJSON)
 	w.WriteHeader(status)
-	_, _ = w.Write(buf)
+	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 // writeText writes a plain-text message, as the reference does for IllegalArgument/IllegalState.

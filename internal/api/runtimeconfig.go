@@ -115,7 +115,7 @@ type runtimeConfigValid struct {
 
 // get serves GET /v1/admin/runtime-config.
 func (h runtimeConfigHandlers) get(w http.ResponseWriter, _ *http.Request) {
-	rcWriteJSON(w, http.StatusOK, runtimeConfigSnapshotOf(h.svc.Get()))
+	writeJSON(w, http.StatusOK, runtimeConfigSnapshotOf(h.svc.Get()))
 }
 
 // validate serves POST /v1/admin/runtime-config/validate: 400 for a bad duration, 422 with every
@@ -130,10 +130,10 @@ func (h runtimeConfigHandlers) validate(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if errs := h.svc.Validate(patch); len(errs) > 0 {
-		rcWriteJSON(w, http.StatusUnprocessableEntity, runtimeConfigErrors{Errors: errs})
+		writeJSON(w, http.StatusUnprocessableEntity, runtimeConfigErrors{Errors: errs})
 		return
 	}
-	rcWriteJSON(w, http.StatusOK, runtimeConfigValid{Valid: true})
+	writeJSON(w, http.StatusOK, runtimeConfigValid{Valid: true})
 }
 
 // patch serves PATCH /v1/admin/runtime-config, checking in the reference's order: missing
@@ -145,7 +145,7 @@ func (h runtimeConfigHandlers) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.expectedRevision == nil {
-		rcWriteJSON(w, http.StatusBadRequest, runtimeConfigSimpleError{Error: "expectedRevision is required"})
+		writeJSON(w, http.StatusBadRequest, runtimeConfigSimpleError{Error: "expectedRevision is required"})
 		return
 	}
 	patch, ok := req.patch(w)
@@ -159,7 +159,7 @@ func (h runtimeConfigHandlers) patch(w http.ResponseWriter, r *http.Request) {
 	)
 	switch {
 	case err == nil:
-		rcWriteJSON(w, http.StatusOK, runtimeConfigPatchResponse{
+		writeJSON(w, http.StatusOK, runtimeConfigPatchResponse{
 			Revision:        applied.Snapshot.Revision,
 			EffectiveConfig: runtimeConfigSnapshotOf(applied.Snapshot),
 			AppliedAt:       rcFormatInstant(applied.AppliedAt),
@@ -167,31 +167,16 @@ func (h runtimeConfigHandlers) patch(w http.ResponseWriter, r *http.Request) {
 			Warnings:        rcNonNil(applied.Warnings),
 		})
 	case errors.As(err, &invalid):
-		rcWriteJSON(w, http.StatusUnprocessableEntity, runtimeConfigErrors{Errors: invalid.Errors})
+		writeJSON(w, http.StatusUnprocessableEntity, runtimeConfigErrors{Errors: invalid.Errors})
 	case errors.As(err, &mismatch):
-		rcWriteJSON(w, http.StatusConflict, runtimeConfigMismatch{Error: mismatch.Error(), CurrentRevision: mismatch.Current})
+		writeJSON(w, http.StatusConflict, runtimeConfigMismatch{Error: mismatch.Error(), CurrentRevision: mismatch.Current})
 	case errors.Is(err, runtimeconfig.ErrApplyFailed):
-		rcWriteJSON(w, http.StatusServiceUnavailable, runtimeConfigApplyFailed{
+		writeJSON(w, http.StatusServiceUnavailable, runtimeConfigApplyFailed{
 			Error: "Apply failed, rolled back", Detail: "Failed to apply runtime config",
 		})
 	default:
 		writeInternalError(w, r, err)
 	}
-}
-
-// rcWriteJSON is writeJSON without HTML escaping: validation messages contain "<=" and ">", and
-// Jackson writes them verbatim.
-func rcWriteJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		writeInternalError(w, nil, err)
-		return
-	}
-	w.Header().Set("Content-Type", contentTypeJSON)
-	w.WriteHeader(status)
-	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 func rcNonNil(s []string) []string {
@@ -249,7 +234,7 @@ func (q runtimeConfigRequest) patch(w http.ResponseWriter) (runtimeconfig.Patch,
 		}
 		d, err := config.ParseISODuration(*f.raw)
 		if err != nil {
-			rcWriteJSON(w, http.StatusBadRequest, runtimeConfigDurationError{
+			writeJSON(w, http.StatusBadRequest, runtimeConfigDurationError{
 				Error: "Invalid duration for " + f.name, Field: f.name, Value: *f.raw,
 			})
 			return runtimeconfig.Patch{}, false
