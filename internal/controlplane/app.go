@@ -89,7 +89,8 @@ func New(cfg *config.Config, opt Options) (*App, error) {
 		Limiter: a.limiter, Functions: functions, Store: a.store, Factory: factory,
 		Dispatcher: router, Metrics: fnMetrics, Logger: log,
 	})
-	mods, err := a.wireModules(promRegistry)
+	replicas := &lateReplicas{}
+	mods, err := a.wireModules(coreParts{registerer: promRegistry, metrics: fnMetrics, functions: functions, replicas: replicas})
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +104,7 @@ func New(cfg *config.Config, opt Options) (*App, error) {
 		Listeners: append([]registry.Listener{metricsListener{fnMetrics}}, mods.listeners...),
 		Logger:    log,
 	})
+	replicas.svc = a.functions
 
 	a.apiServer = &http.Server{
 		Handler: api.NewAPIHandler(api.Deps{

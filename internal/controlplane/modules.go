@@ -1,18 +1,41 @@
 package controlplane
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nanofaas/control-plane/internal/api"
+	"github.com/nanofaas/control-plane/internal/autoscaler"
 	"github.com/nanofaas/control-plane/internal/buildinfo"
+	"github.com/nanofaas/control-plane/internal/metrics"
 	"github.com/nanofaas/control-plane/internal/modules"
 	"github.com/nanofaas/control-plane/internal/queue"
 	"github.com/nanofaas/control-plane/internal/registry"
 	"github.com/nanofaas/control-plane/internal/runtimeconfig"
 	"github.com/nanofaas/control-plane/internal/syncqueue"
 )
+
+// coreParts are the core services the modules plug into.
+type coreParts struct {
+	registerer prometheus.Registerer
+	metrics    *metrics.FunctionMetrics
+	functions  *registry.Registry
+	replicas   *lateReplicas
+}
+
+// lateReplicas forwards to the FunctionService, which is built after the modules because the
+// modules' listeners are part of it (the autoscaler both listens and scales).
+type lateReplicas struct{ svc *registry.Service }
+
+func (l *lateReplicas) ReadyReplicas(ctx context.Context, name string) (int, error) {
+	return l.svc.ReadyReplicas(ctx, name)
+}
+
+func (l *lateReplicas) SetReplicas(ctx context.Context, name string, n int) (int, error) {
+	return l.svc.SetReplicas(ctx, name, n)
+}
 
 // wiredModules is what the selected modules contribute to the core.
 type wiredModules struct {
@@ -23,9 +46,10 @@ type wiredModules struct {
 // wireModules plugs each selected module (D6) into the core's seams. A module that is not
 // selected leaves the core default in place: no async queue (:enqueue → 501, inline dispatch,
 // direct retries per D2), no sync queue, fixed rate limit, no extra routes.
-func (a *App) wireModules(reg prometheus.Registerer) (wiredModules, error) {
+func (a *App) wireModules(core coreParts) (wiredModules, error) {
 	var w wiredModules
 	set := a.cfg.Modules
+	reg := core.registerer
 
 	var manager *queue.Manager
 	if set.Has(modules.AsyncQueue) {
@@ -72,9 +96,24 @@ func (a *App) wireModules(reg prometheus.Registerer) (wiredModules, error) {
 		a.loops = append(a.loops, sq.Run) // D19: runs whenever the module is loaded
 	}
 
+	if set.Has(modules.Autoscaler) {
+		deps := autoscaler.Deps{
+			Functions: core.functions, Replicas: core.replicas, Dispatches: core.metrics,
+			PollInterval: a.cfg.Scaling.PollInterval, Registerer: reg, Logger: a.log,
+		}
+		if manager != nil {
+			deps.Metrics = manager
+		}
+		scaler, err := autoscaler.New(deps)
+		if err != nil {
+			return w, fmt.Errorf("autoscaler: %w", err)
+		}
+		w.listeners = append(w.listeners, scaler)
+		a.loops = append(a.loops, scaler.Run)
+	}
+
 	if set.Has(modules.BuildMetadata) {
 		w.routes = append(w.routes, api.BuildMetadataRoutes(buildinfo.New(a.version, set))...)
 	}
 	return w, nil
 }
-

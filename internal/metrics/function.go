@@ -87,6 +87,16 @@ func (fm *FunctionMetrics) For(fn string) *Meters {
 	return m
 }
 
+// DispatchCount returns the current value of function_dispatch_total for fn (0 when it has no
+// live meters). Unlike For it never creates meters: the autoscaler polls it for every function.
+func (fm *FunctionMetrics) DispatchCount(fn string) float64 {
+	m := (*fm.meters.Load())[fn]
+	if m == nil || !m.live {
+		return 0
+	}
+	return float64(m.counters[cDispatch].Load())
+}
+
 // RegisterFunction clears the removed mark of fn so that its next event creates fresh meters.
 // It creates no meters itself.
 func (fm *FunctionMetrics) RegisterFunction(fn string) {

@@ -453,3 +453,26 @@ func TestNewRegistry_ScrapeShowsRuntimeProcessAndFunctionMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestDispatchCount_ReadsTheCounterWithoutCreatingMeters(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	fm, err := NewFunctionMetrics(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fm.DispatchCount("fn"); got != 0 {
+		t.Fatalf("DispatchCount before any event = %v, want 0", got)
+	}
+	if n, _ := testutil.GatherAndCount(reg); n != 0 {
+		t.Fatalf("DispatchCount created %d series", n)
+	}
+	fm.For("fn").Dispatch()
+	fm.For("fn").Dispatch()
+	if got := fm.DispatchCount("fn"); got != 2 {
+		t.Fatalf("DispatchCount = %v, want 2", got)
+	}
+	fm.RemoveFunction("fn")
+	if got := fm.DispatchCount("fn"); got != 0 {
+		t.Fatalf("DispatchCount after removal = %v, want 0", got)
+	}
+}
