@@ -10,11 +10,15 @@ RUN_ARGS    ?=
 
 all: build
 
+EXAMPLES    := word-stats json-transform
+
 build:
 	$(GO) build -o $(BIN)/control-plane ./cmd/control-plane
+	@for ex in $(EXAMPLES); do $(GO) build -o $(BIN)/examples/$$ex ./examples/$$ex || exit 1; done
 
+# The control plane with the embedded defaults, the process backend and the examples registered.
 run: build
-	./$(BIN)/control-plane $(RUN_ARGS)
+	./$(BIN)/control-plane --register-examples $(RUN_ARGS)
 
 test:
 	$(GO) test -race -count=1 ./...

@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -31,6 +33,7 @@ import (
 type App struct {
 	cfg       *config.Config
 	version   string
+	stdout    io.Writer
 	log       *slog.Logger
 	readiness *api.Readiness
 
@@ -52,6 +55,7 @@ type App struct {
 type Options struct {
 	Logger  *slog.Logger // nil = slog.Default()
 	Version string       // reported by build-metadata; "" = from the Go build info
+	Stdout  io.Writer    // where --register-examples prints its quickstart; nil = os.Stdout
 }
 
 // New builds the control plane and binds its two listeners (so their addresses are known
@@ -61,7 +65,27 @@ func New(cfg *config.Config, opt Options) (*App, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &App{cfg: cfg, version: opt.Version, log: log, readiness: &api.Readiness{}}
+	a := &App{cfg: cfg, version: opt.Version, log: log, stdout: opt.Stdout, readiness: &api.Readiness{}}
+	if a.stdout == nil {
+		a.stdout = os.Stdout
+	}
+
+	// Listeners are bound first: the process backend tells its replicas the API port.
+	var err error
+	if a.apiLn, err = listen(cfg.Server.Port); err != nil {
+		return nil, fmt.Errorf("server.port: %w", err)
+	}
+	if a.mgmtLn, err = listen(cfg.Management.Port); err != nil {
+		_ = a.apiLn.Close()
+		return nil, fmt.Errorf("management.server.port: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = a.apiLn.Close()
+			_ = a.mgmtLn.Close()
+		}
+	}()
 
 	promRegistry := metrics.NewRegistry()
 	fnMetrics, err := metrics.NewFunctionMetrics(promRegistry, nil)
@@ -119,14 +143,16 @@ func New(cfg *config.Config, opt Options) (*App, error) {
 		Handler:           api.NewManagementHandler(cfg.Management.BasePath, a.readiness, promRegistry),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	if a.apiLn, err = listen(cfg.Server.Port); err != nil {
-		return nil, fmt.Errorf("server.port: %w", err)
-	}
-	if a.mgmtLn, err = listen(cfg.Management.Port); err != nil {
-		_ = a.apiLn.Close()
-		return nil, fmt.Errorf("management.server.port: %w", err)
-	}
+	ok = true
 	return a, nil
+}
+
+// localURL is the address clients on this machine use for a listener bound to all interfaces.
+func localURL(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return "http://localhost:" + strconv.Itoa(tcp.Port)
+	}
+	return "http://" + addr.String()
 }
 
 func listen(port int) (net.Listener, error) {
@@ -160,6 +186,14 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("control plane ready",
 		"api", a.APIAddr().String(), "management", a.ManagementAddr().String(),
 		"modules", a.cfg.Modules.String())
+
+	if a.cfg.RegisterExamples {
+		names, err := a.registerExamples(ctx)
+		if err != nil {
+			a.log.Error("some example functions could not be registered", "error", err)
+		}
+		printQuickstart(a.stdout, localURL(a.APIAddr()), localURL(a.ManagementAddr()), names)
+	}
 
 	var runErr error
 	select {
