@@ -43,7 +43,8 @@ type App struct {
 	functions   *registry.Service
 	invocations *invocation.Service
 
-	loops []func(context.Context) error // module background loops, run until shutdown
+	loops   []func(context.Context) error // module background loops, run until shutdown
+	closers []func(context.Context) error // providers to stop on shutdown (child processes)
 
 	apiServer  *http.Server
 	mgmtServer *http.Server
@@ -104,10 +105,6 @@ func New(cfg *config.Config, opt Options) (*App, error) {
 	client := dispatch.NewHTTPClient(dispatch.ClientConfig{ConnectTimeout: cfg.HTTPClient.ConnectTimeout, MaxResponseBytes: maxResponse})
 	router := dispatch.NewRouter(dispatch.Local{}, dispatch.NewPool(client, maxResponse))
 
-	providers, err := deploy.NewResolver(cfg.Deployment.DefaultBackend)
-	if err != nil {
-		return nil, fmt.Errorf("deployment providers: %w", err)
-	}
 	functions := registry.New()
 	a.invocations = invocation.NewService(invocation.Deps{
 		Limiter: a.limiter, Functions: functions, Store: a.store, Factory: factory,
@@ -117,6 +114,10 @@ func New(cfg *config.Config, opt Options) (*App, error) {
 	mods, err := a.wireModules(coreParts{registerer: promRegistry, metrics: fnMetrics, functions: functions, replicas: replicas})
 	if err != nil {
 		return nil, err
+	}
+	providers, err := deploy.NewResolver(cfg.Deployment.DefaultBackend, mods.providers...)
+	if err != nil {
+		return nil, fmt.Errorf("deployment providers: %w", err)
 	}
 	a.functions = registry.NewService(registry.Deps{
 		Registry: functions,
@@ -212,6 +213,13 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.invocations.Close(graceCtx)
 	stopBackground()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelStop()
+	for _, closeProvider := range a.closers {
+		if err := closeProvider(stopCtx); err != nil {
+			a.log.Error("stopping a deployment provider", "error", err)
+		}
+	}
 	if err := g.Wait(); err != nil && runErr == nil {
 		runErr = err
 	}

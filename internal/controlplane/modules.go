@@ -3,12 +3,16 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nanofaas/control-plane/internal/api"
 	"github.com/nanofaas/control-plane/internal/autoscaler"
 	"github.com/nanofaas/control-plane/internal/buildinfo"
+	"github.com/nanofaas/control-plane/internal/deploy"
+	"github.com/nanofaas/control-plane/internal/deploy/process"
 	"github.com/nanofaas/control-plane/internal/metrics"
 	"github.com/nanofaas/control-plane/internal/modules"
 	"github.com/nanofaas/control-plane/internal/queue"
@@ -41,6 +45,7 @@ func (l *lateReplicas) SetReplicas(ctx context.Context, name string, n int) (int
 type wiredModules struct {
 	listeners []registry.Listener
 	routes    []api.Route
+	providers []deploy.Provider
 }
 
 // wireModules plugs each selected module (D6) into the core's seams. A module that is not
@@ -110,6 +115,19 @@ func (a *App) wireModules(core coreParts) (wiredModules, error) {
 		}
 		w.listeners = append(w.listeners, scaler)
 		a.loops = append(a.loops, scaler.Run)
+	}
+
+	if set.Has(modules.ProcessDeploymentProvider) {
+		callback := a.cfg.Process.CallbackURL
+		if callback == "" {
+			callback = "http://127.0.0.1:" + strconv.Itoa(a.apiLn.Addr().(*net.TCPAddr).Port) + "/v1/internal/executions"
+		}
+		p := process.New(process.Config{
+			WorkDir: a.cfg.Process.WorkDir, ReadinessTimeout: a.cfg.Process.ReadinessTimeout,
+			CallbackURL: callback, Logger: a.log,
+		})
+		w.providers = append(w.providers, p)
+		a.closers = append(a.closers, p.Close)
 	}
 
 	if set.Has(modules.BuildMetadata) {
