@@ -6,7 +6,7 @@ STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 RUN_ARGS    ?=
 
-.PHONY: all build run test lint fmt vet staticcheck bench docs clean
+.PHONY: all build run test kube-binaries lint fmt vet staticcheck bench docs clean
 
 all: build
 
@@ -20,8 +20,13 @@ build:
 run: build
 	./$(BIN)/control-plane --register-examples $(RUN_ARGS)
 
-test:
-	$(GO) test -race -count=1 ./...
+# The Kubernetes tests run against a real kube-apiserver + etcd built from the Go module proxy
+# (tools/kube, cached in ~/.cache/nanofaas; the first build takes several minutes).
+test: kube-binaries
+	NANOFAAS_KUBE_BIN_DIR=$$(./scripts/kube-binaries.sh) $(GO) test -race -count=1 ./...
+
+kube-binaries:
+	@./scripts/kube-binaries.sh >/dev/null
 
 lint: fmt vet staticcheck
 
