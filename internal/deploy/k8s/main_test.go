@@ -1,0 +1,27 @@
+package k8s
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/nanofaas/control-plane/internal/kubetest"
+)
+
+// kube is the real kube-apiserver shared by this package's integration tests; it starts on
+// first use, so unit-test-only runs pay nothing.
+var kube kubetest.Shared
+
+func TestMain(m *testing.M) {
+	code := kube.Run(m)
+	if code == 0 {
+		// klog starts its flush daemon in init; it is not ours to stop.
+		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}

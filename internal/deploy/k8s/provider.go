@@ -1,0 +1,346 @@
+// Package k8s owns the Kubernetes deployment backend (backend id "k8s", spec-modules §6): pure
+// builders of a function's Deployment, ClusterIP Service and HPA, the provider that reconciles
+// them (create or JSON-merge-patch, so re-provisioning keeps UIDs), scales them through the scale
+// subresource and serves ready-replica counts from a namespace-scoped informer, and discovery of
+// the cluster configuration (DECISIONS.md D9, D10).
+package k8s
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/nanofaas/control-plane/internal/config"
+	"github.com/nanofaas/control-plane/internal/deploy"
+	"github.com/nanofaas/control-plane/internal/failure"
+	"github.com/nanofaas/control-plane/internal/function"
+)
+
+// cleanupTimeout bounds the best-effort removal of a part-way provisioning.
+const cleanupTimeout = 30 * time.Second
+
+// Config configures the provider.
+type Config struct {
+	// Namespace holds every function object (required; see config.K8s.EffectiveNamespace).
+	Namespace string
+	// CallbackURL is injected as CALLBACK_URL; blank = not injected.
+	CallbackURL string
+	// ImagePullPolicy of function containers; blank = Always.
+	ImagePullPolicy string
+}
+
+// ConfigFrom returns the provider configuration of the nanofaas.k8s.* properties: the effective
+// namespace (property, POD_NAMESPACE, "default") and callback URL (D9).
+func ConfigFrom(c config.K8s) Config {
+	return Config{
+		Namespace:       c.EffectiveNamespace(),
+		CallbackURL:     c.EffectiveCallbackURL(),
+		ImagePullPolicy: c.ImagePullPolicy,
+	}
+}
+
+// Provider is the "k8s" deploy.Provider. It keeps no per-function state (the registry
+// serializes operations per name), so it is safe for concurrent use.
+type Provider struct {
+	cfg     Config
+	client  kubernetes.Interface // nil = unavailable
+	cluster *Cluster             // set by NewDiscovered
+	log     *slog.Logger
+
+	factory informers.SharedInformerFactory
+	synced  cache.InformerSynced
+	lister  appslisters.DeploymentLister
+	running atomic.Bool // Run may be called once
+}
+
+var _ deploy.Provider = (*Provider)(nil)
+
+// New returns a provider over client in cfg.Namespace. A nil client gives a provider that exists
+// but reports Available() == false. Call Run to keep the ready-replica cache; until it has
+// synced, ReadyReplicas reads the API directly.
+func New(cfg Config, client kubernetes.Interface, logger *slog.Logger) *Provider {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if strings.TrimSpace(cfg.Namespace) == "" {
+		cfg.Namespace = "default"
+	}
+	p := &Provider{cfg: cfg, client: client, log: logger.With("backend", deploy.BackendK8s)}
+	if client != nil {
+		p.factory = informers.NewSharedInformerFactoryWithOptions(client, 0,
+			informers.WithNamespace(cfg.Namespace),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+				o.LabelSelector = labels.Set{LabelApp: AppValue}.String()
+			}))
+		deployments := p.factory.Apps().V1().Deployments()
+		p.synced = deployments.Informer().HasSynced // registers the informer before Start
+		p.lister = deployments.Lister()
+	}
+	return p
+}
+
+// NewDiscovered discovers the cluster configuration (Discover with DefaultSources) and returns a
+// provider over it. Without one, or with one that cannot be used, the provider is unavailable
+// and the reason is logged.
+func NewDiscovered(cfg Config, logger *slog.Logger) *Provider {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cl, err := Discover(DefaultSources())
+	switch {
+	case errors.Is(err, ErrNoCluster):
+		logger.Info("k8s deployment provider unavailable", "reason", err)
+		return New(cfg, nil, logger)
+	case err != nil:
+		logger.Warn("k8s deployment provider unavailable: cluster configuration unusable", "err", err)
+		return New(cfg, nil, logger)
+	}
+	logger.Info("k8s deployment provider available", "source", cl.Source, "namespace", cfg.Namespace)
+	p := New(cfg, cl.Client, logger)
+	p.cluster = cl
+	return p
+}
+
+// Cluster returns the discovered cluster (for sharing its client, e.g. with the image
+// validator); false when the provider was not built by NewDiscovered or found none.
+func (p *Provider) Cluster() (*Cluster, bool) { return p.cluster, p.cluster != nil }
+
+// Namespace is the namespace function objects live in.
+func (p *Provider) Namespace() string { return p.cfg.Namespace }
+
+// BackendID is "k8s".
+func (p *Provider) BackendID() string { return deploy.BackendK8s }
+
+// Available reports whether a cluster client exists (D10). It does not contact the cluster.
+func (p *Provider) Available() bool { return p.client != nil }
+
+// Supports reports whether spec is a DEPLOYMENT function. Names that cannot form an object name
+// are supported here and rejected by Provision with 400, so that they are not silently routed
+// to another backend.
+func (p *Provider) Supports(spec *function.Spec) bool {
+	return spec != nil && spec.Mode() == function.ModeDeployment
+}
+
+// Run keeps the Deployment cache of the namespace (label app=nanofaas) until ctx ends, then
+// stops its goroutines and returns ctx.Err(). Without a client it only waits for ctx.
+func (p *Provider) Run(ctx context.Context) error {
+	if p.factory == nil {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("k8s: provider Run called more than once")
+	}
+	p.factory.Start(ctx.Done())
+	<-ctx.Done()
+	p.factory.Shutdown() // waits for the informer goroutines
+	return ctx.Err()
+}
+
+// WaitForCacheSync blocks until the ready-replica cache has synced or ctx ends; it reports
+// whether it synced. Run must be running.
+func (p *Provider) WaitForCacheSync(ctx context.Context) bool {
+	if p.synced == nil {
+		return false
+	}
+	return cache.WaitForCacheSync(ctx.Done(), p.synced)
+}
+
+// Provision reconciles the function's Deployment, Service and HPA (created, or JSON-merge-patched
+// with the full desired object when present) and deletes a stale HPA when the strategy is not
+// HPA. It returns the Service URL without waiting for readiness. An invalid name is
+// failure.InvalidArgument (400); API errors are failure.Unavailable (503, or POOL degradation
+// when the spec has an endpointUrl), after a best-effort removal of what was reconciled.
+func (p *Provider) Provision(ctx context.Context, spec *function.Spec) (deploy.ProvisionResult, error) {
+	if err := p.requireClient(); err != nil {
+		return deploy.ProvisionResult{}, err
+	}
+	if err := CheckName(spec.Name); err != nil {
+		return deploy.ProvisionResult{}, err
+	}
+	dep, err := BuildDeployment(spec, p.cfg)
+	if err != nil {
+		return deploy.ProvisionResult{}, err
+	}
+	if err := p.reconcile(ctx, spec, dep); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if derr := p.Deprovision(cctx, spec.Name); derr != nil {
+			p.log.Error("cleanup after failed provisioning failed", "function", spec.Name, "cause", err, "err", derr)
+		}
+		return deploy.ProvisionResult{}, err
+	}
+	p.log.Info("provisioned", "function", spec.Name, "namespace", p.cfg.Namespace, "hpa", WantsHPA(spec))
+	return deploy.Managed(EndpointURL(spec.Name, p.cfg.Namespace), deploy.BackendK8s), nil
+}
+
+func (p *Provider) reconcile(ctx context.Context, spec *function.Spec, dep *appsv1.Deployment) error {
+	ns, name := p.cfg.Namespace, ObjectName(spec.Name)
+	deployments := p.client.AppsV1().Deployments(ns)
+	if err := createOrPatch(ctx, "Deployment", ns, name, dep,
+		func() error { _, err := deployments.Create(ctx, dep, metav1.CreateOptions{}); return err },
+		func(b []byte) error {
+			_, err := deployments.Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{})
+			return err
+		}); err != nil {
+		return err
+	}
+	svc := BuildService(spec.Name)
+	services := p.client.CoreV1().Services(ns)
+	if err := createOrPatch(ctx, "Service", ns, name, svc,
+		func() error { _, err := services.Create(ctx, svc, metav1.CreateOptions{}); return err },
+		func(b []byte) error {
+			_, err := services.Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{})
+			return err
+		}); err != nil {
+		return err
+	}
+	hpas := p.client.AutoscalingV2().HorizontalPodAutoscalers(ns)
+	hpa := BuildHPA(spec)
+	if hpa == nil {
+		return ignoreNotFound(hpas.Delete(ctx, name, metav1.DeleteOptions{}), "delete", "HorizontalPodAutoscaler", ns, name)
+	}
+	return createOrPatch(ctx, "HorizontalPodAutoscaler", ns, name, hpa,
+		func() error { _, err := hpas.Create(ctx, hpa, metav1.CreateOptions{}); return err },
+		func(b []byte) error {
+			_, err := hpas.Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{})
+			return err
+		})
+}
+
+// createOrPatch creates an object and, when it already exists, JSON-merge-patches it with the
+// full desired object. Creating first saves a round trip for the common case (a new function);
+// the patch keeps the object's identity (UID) when it survived, e.g., a control-plane restart.
+func createOrPatch(ctx context.Context, kind, ns, name string, desired any, create func() error, patch func([]byte) error) error {
+	err := create()
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return apiError("create", kind, ns, name, err)
+	}
+	body, err := json.Marshal(desired)
+	if err != nil {
+		return fmt.Errorf("k8s: encode %s %s: %w", kind, name, err)
+	}
+	if err := patch(body); err != nil {
+		return apiError("patch", kind, ns, name, err)
+	}
+	return nil
+}
+
+// Deprovision deletes the HPA, the Service and the Deployment, in that order; missing objects
+// are ignored. API errors are failure.Unavailable.
+func (p *Provider) Deprovision(ctx context.Context, name string) error {
+	if err := p.requireClient(); err != nil {
+		return err
+	}
+	ns, obj := p.cfg.Namespace, ObjectName(name)
+	opts := metav1.DeleteOptions{}
+	if err := ignoreNotFound(p.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(ctx, obj, opts),
+		"delete", "HorizontalPodAutoscaler", ns, obj); err != nil {
+		return err
+	}
+	if err := ignoreNotFound(p.client.CoreV1().Services(ns).Delete(ctx, obj, opts),
+		"delete", "Service", ns, obj); err != nil {
+		return err
+	}
+	if err := ignoreNotFound(p.client.AppsV1().Deployments(ns).Delete(ctx, obj, opts),
+		"delete", "Deployment", ns, obj); err != nil {
+		return err
+	}
+	p.log.Info("deprovisioned", "function", name, "namespace", ns)
+	return nil
+}
+
+// SetReplicas sets the Deployment's replicas through its scale subresource (one unconditional
+// PUT: no resourceVersion, so no read-modify-write race). A missing Deployment and API errors
+// are failure.Unavailable.
+func (p *Provider) SetReplicas(ctx context.Context, name string, replicas int) error {
+	if err := p.requireClient(); err != nil {
+		return err
+	}
+	if replicas < 0 || replicas > math.MaxInt32 {
+		return failure.Invalidf("replicas must be between 0 and %d", math.MaxInt32)
+	}
+	ns, obj := p.cfg.Namespace, ObjectName(name)
+	scale := &autoscalingv1.Scale{
+		ObjectMeta: metav1.ObjectMeta{Name: obj, Namespace: ns},
+		Spec:       autoscalingv1.ScaleSpec{Replicas: int32(replicas)},
+	}
+	if _, err := p.client.AppsV1().Deployments(ns).UpdateScale(ctx, obj, scale, metav1.UpdateOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return failure.Unavailablef("Deployment '%s' not found in namespace '%s'", obj, ns)
+		}
+		return apiError("scale", "Deployment", ns, obj, err)
+	}
+	return nil
+}
+
+// ReadyReplicas returns status.readyReplicas of the function's Deployment (0 when it or the field
+// is absent), from the informer cache once it has synced, else from the API.
+func (p *Provider) ReadyReplicas(ctx context.Context, name string) (int, error) {
+	if err := p.requireClient(); err != nil {
+		return 0, err
+	}
+	ns, obj := p.cfg.Namespace, ObjectName(name)
+	if p.synced() {
+		d, err := p.lister.Deployments(ns).Get(obj)
+		if apierrors.IsNotFound(err) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return int(d.Status.ReadyReplicas), nil
+	}
+	d, err := p.client.AppsV1().Deployments(ns).Get(ctx, obj, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, apiError("get", "Deployment", ns, obj, err)
+	}
+	return int(d.Status.ReadyReplicas), nil
+}
+
+func (p *Provider) requireClient() error {
+	if p.client == nil {
+		return failure.Unavailablef("Kubernetes deployment provider is not available: %v", ErrNoCluster)
+	}
+	return nil
+}
+
+// apiError classifies a Kubernetes API error as failure.Unavailable (503) with a message naming
+// the operation and object; the original error stays reachable through errors.Is/As.
+func apiError(op, kind, ns, name string, err error) error {
+	return &failure.Error{
+		Kind:    failure.Unavailable,
+		Message: fmt.Sprintf("Kubernetes API error: cannot %s %s '%s' in namespace '%s': %v", op, kind, name, ns, err),
+		Cause:   err,
+	}
+}
+
+func ignoreNotFound(err error, op, kind, ns, name string) error {
+	if err == nil || apierrors.IsNotFound(err) {
+		return nil
+	}
+	return apiError(op, kind, ns, name, err)
+}
