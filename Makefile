@@ -18,7 +18,7 @@ build:
 
 # The control plane with the embedded defaults, the process backend and the examples registered.
 run: build
-	./$(BIN)/control-plane --register-examples $(RUN_ARGS)
+	./$(BIN)/control-plane --register-examples --nanofaas.deployment.default-backend=process $(RUN_ARGS)
 
 # The Kubernetes tests run against a real kube-apiserver + etcd built from the Go module proxy
 # (tools/kube, cached in ~/.cache/nanofaas; the first build takes several minutes).

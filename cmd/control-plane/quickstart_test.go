@@ -78,7 +78,7 @@ func TestQuickstart_READMECommandsWork(t *testing.T) {
 	script = strings.ReplaceAll(script, "localhost:8080", "localhost:"+strconv.Itoa(apiPort))
 	script = strings.ReplaceAll(script, "localhost:8081", "localhost:"+strconv.Itoa(mgmtPort))
 
-	p := &process{cmd: exec.Command(binaryPath, "--register-examples"), output: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: exec.Command(binaryPath, "--register-examples", "--nanofaas.deployment.default-backend=process"), output: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Dir = root
 	p.cmd.Env = append(os.Environ(), "SERVER_PORT="+strconv.Itoa(apiPort), "MANAGEMENT_SERVER_PORT="+strconv.Itoa(mgmtPort))
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output

@@ -127,6 +127,7 @@ func New(cfg *config.Config, opt Options) (*App, error) {
 		}),
 		Providers: providers,
 		Listeners: append([]registry.Listener{metricsListener{fnMetrics}}, mods.listeners...),
+		Images:    mods.images,
 		Logger:    log,
 	})
 	replicas.svc = a.functions

@@ -12,7 +12,9 @@ import (
 	"github.com/nanofaas/control-plane/internal/autoscaler"
 	"github.com/nanofaas/control-plane/internal/buildinfo"
 	"github.com/nanofaas/control-plane/internal/deploy"
+	"github.com/nanofaas/control-plane/internal/deploy/k8s"
 	"github.com/nanofaas/control-plane/internal/deploy/process"
+	"github.com/nanofaas/control-plane/internal/imagevalidator"
 	"github.com/nanofaas/control-plane/internal/metrics"
 	"github.com/nanofaas/control-plane/internal/modules"
 	"github.com/nanofaas/control-plane/internal/queue"
@@ -46,6 +48,7 @@ type wiredModules struct {
 	listeners []registry.Listener
 	routes    []api.Route
 	providers []deploy.Provider
+	images    registry.ImageValidator // nil = the core no-op
 }
 
 // wireModules plugs each selected module (D6) into the core's seams. A module that is not
@@ -115,6 +118,21 @@ func (a *App) wireModules(core coreParts) (wiredModules, error) {
 		}
 		w.listeners = append(w.listeners, scaler)
 		a.loops = append(a.loops, scaler.Run)
+	}
+
+	if set.Has(modules.K8sDeploymentProvider) {
+		p := k8s.NewDiscovered(k8s.ConfigFrom(a.cfg.K8s), a.log)
+		w.providers = append(w.providers, p)
+		if p.Available() {
+			a.loops = append(a.loops, p.Run)
+		}
+		// D23: validate images only for functions the k8s backend provisions, only when a cluster
+		// is reachable, and only when not switched off.
+		if cluster, ok := p.Cluster(); ok && set.Has(modules.ImageValidator) && a.cfg.ImageValidator.Enabled {
+			w.images = imagevalidator.New(imagevalidator.Config{
+				Namespace: imagevalidator.Namespace(a.cfg.K8s.Namespace, cluster.Namespace),
+			}, cluster.Client, a.log)
+		}
 	}
 
 	if set.Has(modules.ProcessDeploymentProvider) {
