@@ -3,10 +3,12 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +16,22 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/nanofaas/control-plane/internal/config"
+	"github.com/nanofaas/control-plane/internal/kubetest"
 )
 
+// kube is the real kube-apiserver used by the k8s end-to-end test; it starts on first use.
+var kube kubetest.Shared
+
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := kube.Run(m)
+	if code == 0 {
+		// klog starts its flush daemon in init; it is not ours to stop.
+		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // startApp runs a control plane on free ports with the given extra configuration flags.

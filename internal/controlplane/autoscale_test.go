@@ -1,0 +1,82 @@
+package controlplane
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// functionProcesses counts this test process's children running binary.
+func functionProcesses(t *testing.T, binary string) int {
+	t.Helper()
+	self := strconv.Itoa(os.Getpid())
+	n := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) < 2 || fields[1] != self || fields[0] == "Z" {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == binary {
+			n++
+		}
+	}
+	return n
+}
+
+// TestApp_AutoscalerScalesProcessBackendReplicasWithQueueDepth drives the internal autoscaler
+// against the process backend: a backlog in the async queue scales an INTERNAL function from one
+// replica to its maximum.
+func TestApp_AutoscalerScalesProcessBackendReplicasWithQueueDepth(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "slowfn")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/slowfn").CombinedOutput(); err != nil {
+		t.Fatalf("build slowfn: %v\n%s", err, out)
+	}
+	t.Setenv("SLOW_MS", "200")
+	api, _ := startApp(t,
+		"--nanofaas.deployment.default-backend=process",
+		"--nanofaas.scaling.poll-interval-ms=100",
+	)
+	spec := `{"name":"slow","image":"unused","command":["` + bin + `"],"concurrency":1,"queueSize":100,"maxRetries":1,` +
+		`"scalingConfig":{"strategy":"INTERNAL","minReplicas":1,"maxReplicas":3,"metrics":[{"type":"queue_depth","target":"2"}]}}`
+	if code, body := call(t, "POST", api+"/v1/functions", spec); code != 201 {
+		t.Fatalf("register = %d %s", code, body)
+	}
+	if n := functionProcesses(t, bin); n != 1 {
+		t.Fatalf("replicas after register = %d, want 1", n)
+	}
+	for range 20 {
+		if code, body := call(t, "POST", api+"/v1/functions/slow:enqueue", `{"input":1}`); code != 202 {
+			t.Fatalf("enqueue = %d %s", code, body)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for functionProcesses(t, bin) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("autoscaler did not reach 3 replicas; have %d", functionProcesses(t, bin))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _ := call(t, "DELETE", api+"/v1/functions/slow", ""); code != 204 {
+		t.Fatalf("delete = %d", code)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for functionProcesses(t, bin) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas left after delete: %d", functionProcesses(t, bin))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
