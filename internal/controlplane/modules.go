@@ -12,6 +12,7 @@ import (
 	"github.com/nanofaas/control-plane/internal/autoscaler"
 	"github.com/nanofaas/control-plane/internal/buildinfo"
 	"github.com/nanofaas/control-plane/internal/deploy"
+	"github.com/nanofaas/control-plane/internal/deploy/container"
 	"github.com/nanofaas/control-plane/internal/deploy/k8s"
 	"github.com/nanofaas/control-plane/internal/deploy/process"
 	"github.com/nanofaas/control-plane/internal/imagevalidator"
@@ -133,6 +134,12 @@ func (a *App) wireModules(core coreParts) (wiredModules, error) {
 				Namespace: imagevalidator.Namespace(a.cfg.K8s.Namespace, cluster.Namespace),
 			}, cluster.Client, a.log)
 		}
+	}
+
+	if set.Has(modules.ContainerDeploymentProvider) {
+		p := container.New(container.ConfigFrom(a.cfg.ContainerLocal, a.log))
+		w.providers = append(w.providers, p)
+		a.closers = append(a.closers, p.Close)
 	}
 
 	if set.Has(modules.ProcessDeploymentProvider) {
