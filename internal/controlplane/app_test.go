@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 // startApp runs a control plane on free ports with the given extra configuration flags.
-func startApp(t *testing.T, args ...string) (api, mgmt string) {
+func startApp(t testing.TB, args ...string) (api, mgmt string) {
 	t.Helper()
 	cfg, err := config.Load(append([]string{"--server.port=0", "--management.server.port=0", "--nanofaas.shutdown.grace=2s"}, args...), nil)
 	if err != nil {
@@ -67,7 +67,7 @@ func startApp(t *testing.T, args ...string) (api, mgmt string) {
 	return "", ""
 }
 
-func call(t *testing.T, method, url, body string) (int, string) {
+func call(t testing.TB, method, url, body string) (int, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
