@@ -6,7 +6,7 @@ STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 RUN_ARGS    ?=
 
-.PHONY: all build run test kube-binaries lint fmt vet staticcheck bench docs clean
+.PHONY: all build run test kube-binaries helm lint fmt vet staticcheck bench docs clean
 
 all: build
 
@@ -22,11 +22,18 @@ run: build
 
 # The Kubernetes tests run against a real kube-apiserver + etcd built from the Go module proxy
 # (tools/kube, cached in ~/.cache/nanofaas; the first build takes several minutes).
-test: kube-binaries
-	NANOFAAS_KUBE_BIN_DIR=$$(./scripts/kube-binaries.sh) $(GO) test -race -count=1 ./...
+# The deploy artifact tests render the Helm chart with helm, installed from the module proxy.
+test: kube-binaries helm
+	NANOFAAS_KUBE_BIN_DIR=$$(./scripts/kube-binaries.sh) NANOFAAS_HELM=$(HELM_DIR)/helm $(GO) test -race -count=1 ./...
 
 kube-binaries:
 	@./scripts/kube-binaries.sh >/dev/null
+
+HELM_VERSION ?= v3.22.0
+HELM_DIR     ?= $(HOME)/.cache/nanofaas/helm-$(HELM_VERSION)
+helm:
+	@test -x $(HELM_DIR)/helm || GOBIN=$(HELM_DIR) CGO_ENABLED=0 $(GO) install -trimpath \
+	  -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 lint: fmt vet staticcheck
 
