@@ -1,13 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/nanofaas/control-plane/internal/function"
@@ -131,38 +128,15 @@ func decodeReplicas(raw []byte) (n int, present bool, err error) {
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return 0, false, err
 	}
-	v := bytes.TrimSpace(body["replicas"])
-	if len(v) == 0 || bytes.Equal(v, nullJSON) {
+	v, ok := body["replicas"]
+	if !ok {
 		return 0, false, nil
 	}
-	var text string
-	switch {
-	case v[0] == '"':
-		if err := json.Unmarshal(v, &text); err != nil {
-			return 0, false, err
-		}
-		text = strings.TrimSpace(text)
-		if text == "" {
-			return 0, false, nil
-		}
-		i, err := strconv.ParseInt(text, 10, 32)
-		return int(i), err == nil, err
-	case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
-		text = string(v)
-	default:
-		return 0, false, errors.New("replicas is not a number")
-	}
-	if i, err := strconv.ParseInt(text, 10, 32); err == nil {
-		return int(i), true, nil
-	}
-	f, err := strconv.ParseFloat(text, 64)
-	if err != nil {
+	p, err := function.DecodeInt(v)
+	if err != nil || p == nil {
 		return 0, false, err
 	}
-	if t := math.Trunc(f); t >= math.MinInt32 && t <= math.MaxInt32 {
-		return int(t), true, nil
-	}
-	return 0, false, errors.New("replicas out of range")
+	return *p, true, nil
 }
 
 // pathName reads a path variable and answers the reference's @NotBlank violation when blank.

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nanofaas/control-plane/internal/config"
+	"github.com/nanofaas/control-plane/internal/function"
 	"github.com/nanofaas/control-plane/internal/runtimeconfig"
 )
 
@@ -249,7 +247,7 @@ func (q runtimeConfigRequest) patch(w http.ResponseWriter) (runtimeconfig.Patch,
 // for the string-typed durations, "" → absent for numbers and booleans).
 func decodeRuntimeConfigRequest(raw []byte) (runtimeConfigRequest, error) {
 	var q runtimeConfigRequest
-	if rcFirstByte(raw) != '{' {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
 		return q, errors.New("expected a JSON object")
 	}
 	var obj map[string]json.RawMessage
@@ -260,149 +258,25 @@ func decodeRuntimeConfigRequest(raw []byte) (runtimeConfigRequest, error) {
 		var err error
 		switch key {
 		case "expectedRevision":
-			q.expectedRevision, err = rcDecodeInteger(v, math.MinInt64, math.MaxInt64)
+			q.expectedRevision, err = function.DecodeInt64(v)
 		case "rateMaxPerSecond":
-			q.rate, err = rcDecodeInt32(v)
+			q.rate, err = function.DecodeInt(v)
 		case "syncQueueEnabled":
-			q.enabled, err = rcDecodeBool(v)
+			q.enabled, err = function.DecodeBool(v)
 		case "syncQueueAdmissionEnabled":
-			q.admission, err = rcDecodeBool(v)
+			q.admission, err = function.DecodeBool(v)
 		case "syncQueueMaxEstimatedWait":
-			q.estimatedWait, err = rcDecodeString(v)
+			q.estimatedWait, err = function.DecodeString(v)
 		case "syncQueueMaxQueueWait":
-			q.queueWait, err = rcDecodeString(v)
+			q.queueWait, err = function.DecodeString(v)
 		case "syncQueueRetryAfterSeconds":
-			q.retryAfter, err = rcDecodeInt32(v)
+			q.retryAfter, err = function.DecodeInt(v)
 		}
 		if err != nil {
 			return runtimeConfigRequest{}, fmt.Errorf("%s: %w", key, err)
 		}
 	}
 	return q, nil
-}
-
-func rcFirstByte(raw []byte) byte {
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 {
-		return 0
-	}
-	return t[0]
-}
-
-func rcIsNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
-
-func rcDecodeInt32(raw json.RawMessage) (*int, error) {
-	v, err := rcDecodeInteger(raw, math.MinInt32, math.MaxInt32)
-	if err != nil || v == nil {
-		return nil, err
-	}
-	n := int(*v)
-	return &n, nil
-}
-
-// rcDecodeInteger accepts an integral number in [lo, hi], a fractional number (truncated toward
-// zero), or a string holding an integer ("" = absent).
-func rcDecodeInteger(raw json.RawMessage, lo, hi int64) (*int64, error) {
-	raw = bytes.TrimSpace(raw)
-	switch b := rcFirstByte(raw); {
-	case rcIsNull(raw):
-		return nil, nil
-	case b == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, err
-		}
-		if s = strings.TrimSpace(s); s == "" {
-			return nil, nil
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < lo || n > hi {
-			return nil, fmt.Errorf("%q is not a valid integer", s)
-		}
-		return &n, nil
-	case b == '-' || (b >= '0' && b <= '9'):
-		var num json.Number
-		if err := json.Unmarshal(raw, &num); err != nil {
-			return nil, err
-		}
-		if n, err := strconv.ParseInt(num.String(), 10, 64); err == nil {
-			if n < lo || n > hi {
-				return nil, fmt.Errorf("%s out of range", num)
-			}
-			return &n, nil
-		}
-		f, err := strconv.ParseFloat(num.String(), 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return nil, err
-		}
-		t := math.Trunc(f)
-		// float64(hi) may round up, hence >= on the upper bound.
-		if math.IsInf(f, 0) || t < float64(lo) || t >= float64(hi)+1 {
-			return nil, fmt.Errorf("%s out of range", num)
-		}
-		n := int64(t)
-		return &n, nil
-	default:
-		return nil, errors.New("expected an integer")
-	}
-}
-
-// rcDecodeBool accepts true/false, an integer (0 = false, else true) and the strings
-// "true"/"True"/"TRUE"/"false"/"False"/"FALSE" ("" = absent), as Jackson does for Boolean.
-func rcDecodeBool(raw json.RawMessage) (*bool, error) {
-	raw = bytes.TrimSpace(raw)
-	t, f := true, false
-	switch b := rcFirstByte(raw); {
-	case rcIsNull(raw):
-		return nil, nil
-	case string(raw) == "true":
-		return &t, nil
-	case string(raw) == "false":
-		return &f, nil
-	case b == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, err
-		}
-		switch strings.TrimSpace(s) {
-		case "":
-			return nil, nil
-		case "true", "True", "TRUE":
-			return &t, nil
-		case "false", "False", "FALSE":
-			return &f, nil
-		}
-		return nil, fmt.Errorf("%q is not a boolean", s)
-	case b == '-' || (b >= '0' && b <= '9'):
-		n, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not a boolean", raw)
-		}
-		v := n != 0
-		return &v, nil
-	default:
-		return nil, errors.New("expected a boolean")
-	}
-}
-
-// rcDecodeString reads a string; numbers and booleans become their JSON text.
-func rcDecodeString(raw json.RawMessage) (*string, error) {
-	raw = bytes.TrimSpace(raw)
-	switch b := rcFirstByte(raw); {
-	case rcIsNull(raw):
-		return nil, nil
-	case b == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, err
-		}
-		return &s, nil
-	case b == 't' || b == 'f' || b == '-' || (b >= '0' && b <= '9'):
-		s := string(raw)
-		return &s, nil
-	default:
-		return nil, errors.New("expected a string")
-	}
 }
 
 // rcFormatInstant renders t as java.time.Instant.toString does: UTC, 'Z', and 0, 3, 6 or 9

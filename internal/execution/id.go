@@ -28,30 +28,25 @@ func (g *IDGenerator) NewID() string {
 	hi = hi&^(0xf<<12) | 0x4<<12 // version 4 in bits 12–15 of the third group
 	lo = lo&^(0x3<<62) | 0x2<<62 // RFC 4122 variant 10xx
 	var b [36]byte
-	// Hex digits are written from the last one backwards; dashes sit at 8, 13, 18 and 23.
-	for i := 35; i >= 24; i-- {
-		b[i] = hexDigits[lo&0xf]
-		lo >>= 4
-	}
+	// Each group is written from its last digit backwards; dashes sit at 8, 13, 18 and 23.
+	lo = putHex(b[24:36], lo)
 	b[23] = '-'
-	for i := 22; i >= 19; i-- {
-		b[i] = hexDigits[lo&0xf]
-		lo >>= 4
-	}
+	putHex(b[19:23], lo)
 	b[18] = '-'
-	for i := 17; i >= 14; i-- {
-		b[i] = hexDigits[hi&0xf]
-		hi >>= 4
-	}
+	hi = putHex(b[14:18], hi)
 	b[13] = '-'
-	for i := 12; i >= 9; i-- {
-		b[i] = hexDigits[hi&0xf]
-		hi >>= 4
-	}
+	hi = putHex(b[9:13], hi)
 	b[8] = '-'
-	for i := 7; i >= 0; i-- {
-		b[i] = hexDigits[hi&0xf]
-		hi >>= 4
-	}
+	putHex(b[0:8], hi)
 	return string(b[:])
+}
+
+// putHex writes the low len(dst) hex digits of v into dst, most significant first, and returns
+// v without them.
+func putHex(dst []byte, v uint64) uint64 {
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = hexDigits[v&0xf]
+		v >>= 4
+	}
+	return v
 }

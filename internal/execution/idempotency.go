@@ -143,14 +143,35 @@ func pending(sh *idemShard, k idemKey, e idemEntry) Claim {
 	return Claim{Status: ClaimPending, Released: e.released}
 }
 
-func (s *IdempotencyStore) newToken() ClaimToken { return ClaimToken(s.nextToken.Add(1)) }
+// claim stores a fresh pending claim for k. Caller holds sh.mu.
+func (s *IdempotencyStore) claim(sh *idemShard, k idemKey, now time.Time) Claim {
+	t := ClaimToken(s.nextToken.Add(1))
+	sh.m[k] = idemEntry{token: t, writtenAt: now}
+	return Claim{Status: ClaimClaimed, Token: t}
+}
+
+// publish replaces old, the entry of k (zero if none), with the published executionID and wakes
+// the waiters of old's pending claim. Caller holds sh.mu.
+func publish(sh *idemShard, k idemKey, old idemEntry, executionID string, now time.Time) {
+	if old.released != nil {
+		close(old.released)
+	}
+	sh.m[k] = idemEntry{executionID: executionID, writtenAt: now}
+}
+
+// lockKey returns the shard of (fn, key), locked, with the key and the current time. The
+// caller unlocks sh.mu.
+func (s *IdempotencyStore) lockKey(fn, key string) (sh *idemShard, k idemKey, now time.Time) {
+	k = idemKey{fn, key}
+	sh = s.shard(k)
+	now = s.now()
+	sh.mu.Lock()
+	return sh, k, now
+}
 
 // Get returns the published execution id for (fn, key); pending claims are not visible.
 func (s *IdempotencyStore) Get(fn, key string) (string, bool) {
-	k := idemKey{fn, key}
-	sh := s.shard(k)
-	now := s.now()
-	sh.mu.Lock()
+	sh, k, now := s.lockKey(fn, key)
 	defer sh.mu.Unlock()
 	e, ok := s.lookup(sh, k, now)
 	if !ok || e.token != 0 {
@@ -161,31 +182,20 @@ func (s *IdempotencyStore) Get(fn, key string) (string, bool) {
 
 // Put publishes executionID for (fn, key) directly, overwriting any entry.
 func (s *IdempotencyStore) Put(fn, key, executionID string) {
-	k := idemKey{fn, key}
-	sh := s.shard(k)
-	now := s.now()
-	sh.mu.Lock()
+	sh, k, now := s.lockKey(fn, key)
 	defer sh.mu.Unlock()
-	if old, ok := sh.m[k]; ok && old.released != nil {
-		close(old.released)
-	}
-	sh.m[k] = idemEntry{executionID: executionID, writtenAt: now}
+	publish(sh, k, sh.m[k], executionID, now)
 }
 
 // AcquireOrGet claims (fn, key) with a fresh token if it is free, or reports the pending claim
 // or published execution id holding it.
 func (s *IdempotencyStore) AcquireOrGet(fn, key string) Claim {
-	k := idemKey{fn, key}
-	sh := s.shard(k)
-	now := s.now()
-	sh.mu.Lock()
+	sh, k, now := s.lockKey(fn, key)
 	defer sh.mu.Unlock()
 	e, ok := s.lookup(sh, k, now)
 	switch {
 	case !ok:
-		t := s.newToken()
-		sh.m[k] = idemEntry{token: t, writtenAt: now}
-		return Claim{Status: ClaimClaimed, Token: t}
+		return s.claim(sh, k, now)
 	case e.token != 0:
 		return pending(sh, k, e)
 	default:
@@ -197,10 +207,7 @@ func (s *IdempotencyStore) AcquireOrGet(fn, key string) Claim {
 // execution was evicted). Otherwise it reports the pending claim, the other published id, or
 // ClaimMissing.
 func (s *IdempotencyStore) ClaimIfMatches(fn, key, expectedID string) Claim {
-	k := idemKey{fn, key}
-	sh := s.shard(k)
-	now := s.now()
-	sh.mu.Lock()
+	sh, k, now := s.lockKey(fn, key)
 	defer sh.mu.Unlock()
 	e, ok := s.lookup(sh, k, now)
 	switch {
@@ -211,28 +218,20 @@ func (s *IdempotencyStore) ClaimIfMatches(fn, key, expectedID string) Claim {
 	case e.executionID != expectedID:
 		return Claim{Status: ClaimExisting, ExecutionID: e.executionID}
 	default:
-		t := s.newToken()
-		sh.m[k] = idemEntry{token: t, writtenAt: now}
-		return Claim{Status: ClaimClaimed, Token: t}
+		return s.claim(sh, k, now)
 	}
 }
 
 // PublishClaim turns the pending claim token into the published executionID and wakes its
 // waiters. It fails with *MissingClaimError if that pending claim no longer exists.
 func (s *IdempotencyStore) PublishClaim(fn, key string, token ClaimToken, executionID string) error {
-	k := idemKey{fn, key}
-	sh := s.shard(k)
-	now := s.now()
-	sh.mu.Lock()
+	sh, k, now := s.lockKey(fn, key)
 	defer sh.mu.Unlock()
 	e, ok := s.lookup(sh, k, now)
 	if !ok || e.token != token {
 		return &MissingClaimError{Function: fn, Key: key}
 	}
-	if e.released != nil {
-		close(e.released)
-	}
-	sh.m[k] = idemEntry{executionID: executionID, writtenAt: now}
+	publish(sh, k, e, executionID, now)
 	return nil
 }
 
@@ -253,52 +252,39 @@ func (s *IdempotencyStore) AbandonClaim(fn, key string, token ClaimToken) bool {
 
 // Len returns the number of live entries, dropping expired ones on the way.
 func (s *IdempotencyStore) Len() int {
-	n := 0
-	now := s.now()
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		for k, e := range sh.m {
-			if s.expired(e, now) {
-				dropEntry(sh, k, e)
-				continue
-			}
-			n++
-		}
-		sh.mu.Unlock()
-	}
-	return n
+	_, live := s.sweep(s.now())
+	return live
 }
 
 // Sweep drops every entry expired as of now, waking waiters of expired pending claims, and
 // returns how many it dropped.
 func (s *IdempotencyStore) Sweep(now time.Time) int {
-	n := 0
+	dropped, _ := s.sweep(now)
+	return dropped
+}
+
+// sweep drops every entry expired as of now (waking waiters of expired pending claims) and
+// counts the dropped and the remaining ones.
+func (s *IdempotencyStore) sweep(now time.Time) (dropped, live int) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for k, e := range sh.m {
 			if s.expired(e, now) {
 				dropEntry(sh, k, e)
-				n++
+				dropped++
+			} else {
+				live++
 			}
 		}
 		sh.mu.Unlock()
 	}
-	return n
+	return dropped, live
 }
 
 // Run sweeps every SweepInterval until ctx ends, then returns nil. Without it, keys that are
 // never used again are only reclaimed by Len.
 func (s *IdempotencyStore) Run(ctx context.Context) error {
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			s.Sweep(s.now())
-		}
-	}
+	sweepEvery(ctx, s.interval, func() { s.Sweep(s.now()) })
+	return nil
 }

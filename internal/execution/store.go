@@ -183,14 +183,21 @@ func (s *Store) removeIfSame(sh *storeShard, rec *Record) bool {
 // Run sweeps every SweepInterval (first sweep one interval after start) until ctx ends, then
 // returns nil.
 func (s *Store) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.SweepInterval)
+	sweepEvery(ctx, s.cfg.SweepInterval, func() { s.Sweep(s.now()) })
+	return nil
+}
+
+// sweepEvery calls sweep every interval, the first time one interval after the start, until
+// ctx ends.
+func sweepEvery(ctx context.Context, interval time.Duration, sweep func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
-			s.Sweep(s.now())
+			sweep()
 		}
 	}
 }

@@ -17,7 +17,9 @@ import (
 //   - enum constants are case-sensitive and an unknown constant is an error;
 //   - scalars are coerced: "5" → 5 and 5.7 → 5 for integer fields, 5 → "5" for string fields,
 //     "" → absent for numeric fields.
-// Registration is not a hot path, so clarity wins over allocation here.
+// The scalar decoders (DecodeInt, DecodeInt64, DecodeBool, DecodeString) are exported for the
+// other request bodies that the same mapper reads. Registration is not a hot path, so clarity
+// wins over allocation here.
 
 // DecodeError is a request body that cannot be read as a FunctionSpec. The HTTP layer maps every
 // DecodeError to 400 BAD_REQUEST "Failed to read HTTP message"; Field and Err are for logs.
@@ -51,16 +53,7 @@ func DecodeSpec(data []byte) (Spec, error) {
 // UnmarshalJSON decodes a FunctionSpec with Jackson semantics (see the file comment). JSON null
 // leaves s unchanged, as encoding/json's convention requires.
 func (s *Spec) UnmarshalJSON(data []byte) error {
-	obj, err := objectFields(data)
-	if err != nil || obj == nil {
-		return err
-	}
-	var out Spec
-	for key, raw := range obj {
-		if isNull(raw) {
-			continue // null = absent
-		}
-		var err error
+	return decodeObject(s, data, func(out *Spec, key string, raw json.RawMessage) (err error) {
 		switch key {
 		case "name":
 			err = decodeRequiredString(raw, &out.Name)
@@ -74,153 +67,103 @@ func (s *Spec) UnmarshalJSON(data []byte) error {
 			out.Resources = new(ResourceSpec)
 			err = out.Resources.UnmarshalJSON(raw)
 		case "timeoutMs":
-			out.TimeoutMs, err = decodeInt(raw)
+			out.TimeoutMs, err = DecodeInt(raw)
 		case "concurrency":
-			out.Concurrency, err = decodeInt(raw)
+			out.Concurrency, err = DecodeInt(raw)
 		case "queueSize":
-			out.QueueSize, err = decodeInt(raw)
+			out.QueueSize, err = DecodeInt(raw)
 		case "maxRetries":
-			out.MaxRetries, err = decodeInt(raw)
+			out.MaxRetries, err = DecodeInt(raw)
 		case "endpointUrl":
-			out.EndpointURL, err = decodeString(raw)
+			out.EndpointURL, err = DecodeString(raw)
 		case "executionMode":
 			out.ExecutionMode, err = decodeEnum[ExecutionMode](raw, "ExecutionMode", executionModes)
 		case "runtimeMode":
 			out.RuntimeMode, err = decodeEnum[RuntimeMode](raw, "RuntimeMode", runtimeModes)
 		case "runtimeCommand":
-			out.RuntimeCommand, err = decodeString(raw)
+			out.RuntimeCommand, err = DecodeString(raw)
 		case "scalingConfig":
 			out.ScalingConfig = new(ScalingConfig)
 			err = out.ScalingConfig.UnmarshalJSON(raw)
 		case "imagePullSecrets":
 			out.ImagePullSecrets, err = decodeStringList(raw)
 		}
-		if err != nil {
-			return wrapField(key, err)
-		}
-	}
-	*s = out
-	return nil
+		return err
+	})
 }
 
 // UnmarshalJSON decodes a ResourceSpec with Jackson semantics.
 func (r *ResourceSpec) UnmarshalJSON(data []byte) error {
-	obj, err := objectFields(data)
-	if err != nil || obj == nil {
-		return err
-	}
-	var out ResourceSpec
-	for key, raw := range obj {
-		var err error
+	return decodeObject(r, data, func(out *ResourceSpec, key string, raw json.RawMessage) (err error) {
 		switch key {
 		case "cpu":
-			out.CPU, err = decodeString(raw)
+			out.CPU, err = DecodeString(raw)
 		case "memory":
-			out.Memory, err = decodeString(raw)
+			out.Memory, err = DecodeString(raw)
 		}
-		if err != nil {
-			return wrapField(key, err)
-		}
-	}
-	*r = out
-	return nil
+		return err
+	})
 }
 
 // UnmarshalJSON decodes a ScalingMetric with Jackson semantics.
 func (m *ScalingMetric) UnmarshalJSON(data []byte) error {
-	obj, err := objectFields(data)
-	if err != nil || obj == nil {
-		return err
-	}
-	var out ScalingMetric
-	for key, raw := range obj {
-		var err error
+	return decodeObject(m, data, func(out *ScalingMetric, key string, raw json.RawMessage) (err error) {
 		switch key {
 		case "type":
-			out.Type, err = decodeString(raw)
+			out.Type, err = DecodeString(raw)
 		case "target":
-			out.Target, err = decodeString(raw)
+			out.Target, err = DecodeString(raw)
 		case "query":
-			out.Query, err = decodeString(raw)
+			out.Query, err = DecodeString(raw)
 		}
-		if err != nil {
-			return wrapField(key, err)
-		}
-	}
-	*m = out
-	return nil
+		return err
+	})
 }
 
 // UnmarshalJSON decodes a ScalingConfig with Jackson semantics. Null metric elements are kept as
 // nil (the resolver reports them for INTERNAL scaling).
 func (c *ScalingConfig) UnmarshalJSON(data []byte) error {
-	obj, err := objectFields(data)
-	if err != nil || obj == nil {
-		return err
-	}
-	var out ScalingConfig
-	for key, raw := range obj {
-		if isNull(raw) {
-			continue
-		}
-		var err error
+	return decodeObject(c, data, func(out *ScalingConfig, key string, raw json.RawMessage) (err error) {
 		switch key {
 		case "strategy":
 			out.Strategy, err = decodeEnum[ScalingStrategy](raw, "ScalingStrategy", scalingStrategies)
 		case "minReplicas":
-			out.MinReplicas, err = decodeInt(raw)
+			out.MinReplicas, err = DecodeInt(raw)
 		case "maxReplicas":
-			out.MaxReplicas, err = decodeInt(raw)
+			out.MaxReplicas, err = DecodeInt(raw)
 		case "metrics":
 			out.Metrics, err = decodeMetrics(raw)
 		case "concurrencyControl":
 			out.ConcurrencyControl = new(ConcurrencyControlConfig)
 			err = out.ConcurrencyControl.UnmarshalJSON(raw)
 		}
-		if err != nil {
-			return wrapField(key, err)
-		}
-	}
-	*c = out
-	return nil
+		return err
+	})
 }
 
 // UnmarshalJSON decodes a ConcurrencyControlConfig with Jackson semantics.
 func (c *ConcurrencyControlConfig) UnmarshalJSON(data []byte) error {
-	obj, err := objectFields(data)
-	if err != nil || obj == nil {
-		return err
-	}
-	var out ConcurrencyControlConfig
-	for key, raw := range obj {
-		if isNull(raw) {
-			continue
-		}
-		var err error
+	return decodeObject(c, data, func(out *ConcurrencyControlConfig, key string, raw json.RawMessage) (err error) {
 		switch key {
 		case "mode":
 			out.Mode, err = decodeEnum[ConcurrencyControlMode](raw, "ConcurrencyControlMode", concurrencyModes)
 		case "targetInFlightPerPod":
-			out.TargetInFlightPerPod, err = decodeInt(raw)
+			out.TargetInFlightPerPod, err = DecodeInt(raw)
 		case "minTargetInFlightPerPod":
-			out.MinTargetInFlightPerPod, err = decodeInt(raw)
+			out.MinTargetInFlightPerPod, err = DecodeInt(raw)
 		case "maxTargetInFlightPerPod":
-			out.MaxTargetInFlightPerPod, err = decodeInt(raw)
+			out.MaxTargetInFlightPerPod, err = DecodeInt(raw)
 		case "upscaleCooldownMs":
-			out.UpscaleCooldownMs, err = decodeInt64(raw)
+			out.UpscaleCooldownMs, err = DecodeInt64(raw)
 		case "downscaleCooldownMs":
-			out.DownscaleCooldownMs, err = decodeInt64(raw)
+			out.DownscaleCooldownMs, err = DecodeInt64(raw)
 		case "highLoadThreshold":
 			out.HighLoadThreshold, err = decodeFloat(raw)
 		case "lowLoadThreshold":
 			out.LowLoadThreshold, err = decodeFloat(raw)
 		}
-		if err != nil {
-			return wrapField(key, err)
-		}
-	}
-	*c = out
-	return nil
+		return err
+	})
 }
 
 // UnmarshalJSON accepts exactly LOCAL, POOL or DEPLOYMENT.
@@ -278,6 +221,27 @@ func decodeEnum[T ~string](raw json.RawMessage, typeName string, allowed []T) (*
 	return nil, fmt.Errorf("%q is not one of the values accepted for %s", str, typeName)
 }
 
+// decodeObject decodes the JSON object data into *dst: field sets out from every property whose
+// value is not null (null = absent, as in Jackson), and its error is wrapped with the property's
+// name. *dst changes only when every property decoded; JSON null leaves it unchanged.
+func decodeObject[T any](dst *T, data []byte, field func(out *T, key string, raw json.RawMessage) error) error {
+	obj, err := objectFields(data)
+	if err != nil || obj == nil {
+		return err
+	}
+	var out T
+	for key, raw := range obj {
+		if isNull(raw) {
+			continue
+		}
+		if err := field(&out, key, raw); err != nil {
+			return wrapField(key, err)
+		}
+	}
+	*dst = out
+	return nil
+}
+
 // objectFields splits a JSON object into its properties; nil map (and no error) for JSON null.
 func objectFields(data []byte) (map[string]json.RawMessage, error) {
 	if isNull(data) {
@@ -320,9 +284,9 @@ func firstByte(raw []byte) byte {
 	return t[0]
 }
 
-// decodeString reads a string property; numbers and booleans are coerced to their JSON text, as
-// Jackson does for String targets. Objects and arrays are errors.
-func decodeString(raw json.RawMessage) (*string, error) {
+// DecodeString reads a String property as Jackson does: numbers and booleans are coerced to
+// their JSON text; null is nil; objects and arrays are errors.
+func DecodeString(raw json.RawMessage) (*string, error) {
 	raw = bytes.TrimSpace(raw)
 	switch b := firstByte(raw); {
 	case b == 'n' && isNull(raw):
@@ -345,7 +309,7 @@ func decodeString(raw json.RawMessage) (*string, error) {
 }
 
 func decodeRequiredString(raw json.RawMessage, dst *string) error {
-	s, err := decodeString(raw)
+	s, err := DecodeString(raw)
 	if err != nil || s == nil {
 		return err
 	}
@@ -365,7 +329,7 @@ func decodeStringList(raw json.RawMessage) ([]string, error) {
 	}
 	out := make([]string, len(elems))
 	for i, e := range elems {
-		s, err := decodeString(e)
+		s, err := DecodeString(e)
 		if err != nil {
 			return nil, &DecodeError{Field: "[" + strconv.Itoa(i) + "]", Err: err}
 		}
@@ -384,7 +348,7 @@ func decodeStringMap(raw json.RawMessage) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(obj))
 	for k, v := range obj {
-		s, err := decodeString(v)
+		s, err := DecodeString(v)
 		if err != nil {
 			return nil, &DecodeError{Field: k, Err: err}
 		}
@@ -419,7 +383,9 @@ func decodeMetrics(raw json.RawMessage) ([]*ScalingMetric, error) {
 	return out, nil
 }
 
-func decodeInt(raw json.RawMessage) (*int, error) {
+// DecodeInt reads an Integer property (32-bit) with Jackson's coercions (see decodeInteger);
+// null is nil.
+func DecodeInt(raw json.RawMessage) (*int, error) {
 	v, err := decodeInteger(raw, math.MinInt32, math.MaxInt32)
 	if err != nil || v == nil {
 		return nil, err
@@ -428,17 +394,21 @@ func decodeInt(raw json.RawMessage) (*int, error) {
 	return &i, nil
 }
 
-func decodeInt64(raw json.RawMessage) (*int64, error) {
+// DecodeInt64 reads a Long property with Jackson's coercions (see decodeInteger); null is nil.
+func DecodeInt64(raw json.RawMessage) (*int64, error) {
 	return decodeInteger(raw, math.MinInt64, math.MaxInt64)
 }
 
 // decodeInteger applies Jackson's integer coercions: integral numbers within range; fractional
 // numbers truncated toward zero (ACCEPT_FLOAT_AS_INT); strings holding an integer literal
-// (surrounding blanks trimmed); an empty or blank string as null. Anything else is an error.
+// (surrounding blanks trimmed); null and an empty or blank string as null. Anything else is an
+// error.
 func decodeInteger(raw json.RawMessage, lo, hi int64) (*int64, error) {
 	raw = bytes.TrimSpace(raw)
 	b := firstByte(raw)
 	switch {
+	case b == 'n' && isNull(raw):
+		return nil, nil
 	case b == '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -477,6 +447,45 @@ func decodeInteger(raw json.RawMessage, lo, hi int64) (*int64, error) {
 		return &n, nil
 	default:
 		return nil, errors.New("expected an integer")
+	}
+}
+
+// DecodeBool reads a Boolean property as Jackson does: true/false, an integer (0 = false, else
+// true) and the strings "true"/"True"/"TRUE"/"false"/"False"/"FALSE" (surrounding blanks
+// trimmed); null and an empty or blank string are nil. Anything else is an error.
+func DecodeBool(raw json.RawMessage) (*bool, error) {
+	raw = bytes.TrimSpace(raw)
+	t, f := true, false
+	switch b := firstByte(raw); {
+	case b == 'n' && isNull(raw):
+		return nil, nil
+	case string(raw) == "true":
+		return &t, nil
+	case string(raw) == "false":
+		return &f, nil
+	case b == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		switch strings.TrimSpace(s) {
+		case "":
+			return nil, nil
+		case "true", "True", "TRUE":
+			return &t, nil
+		case "false", "False", "FALSE":
+			return &f, nil
+		}
+		return nil, fmt.Errorf("%q is not a boolean", s)
+	case b == '-' || (b >= '0' && b <= '9'):
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a boolean", raw)
+		}
+		v := n != 0
+		return &v, nil
+	default:
+		return nil, errors.New("expected a boolean")
 	}
 }
 

@@ -298,3 +298,39 @@ func TestDecodeError_NamesTheFieldPath(t *testing.T) {
 		t.Fatalf("not an unwrappable DecodeError: %#v", err)
 	}
 }
+
+func TestDecodeBool_JacksonCoercions(t *testing.T) {
+	tests := []struct {
+		raw     string
+		want    *bool
+		wantErr bool
+	}{
+		{`true`, ptr(true), false},
+		{` false `, ptr(false), false},
+		{`"True"`, ptr(true), false},
+		{`" FALSE "`, ptr(false), false},
+		{`0`, ptr(false), false},
+		{`-3`, ptr(true), false},
+		{`null`, nil, false},
+		{`"  "`, nil, false},
+		{`"yes"`, nil, true},
+		{`1.5`, nil, true},
+		{`{}`, nil, true},
+	}
+	for _, tc := range tests {
+		got, err := DecodeBool(json.RawMessage(tc.raw))
+		if (err != nil) != tc.wantErr || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("DecodeBool(%s) = %v, %v; want %v, error %v", tc.raw, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestDecodeScalars_NullIsNil(t *testing.T) {
+	raw := json.RawMessage(` null `)
+	i, errI := DecodeInt(raw)
+	l, errL := DecodeInt64(raw)
+	s, errS := DecodeString(raw)
+	if i != nil || l != nil || s != nil || errI != nil || errL != nil || errS != nil {
+		t.Fatalf("null decoded to %v/%v/%v, errors %v/%v/%v", i, l, s, errI, errL, errS)
+	}
+}

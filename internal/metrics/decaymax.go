@@ -14,10 +14,13 @@ const (
 	maxBuckets        = 3
 )
 
-// decayingMax is a port of Micrometer's TimeWindowMax: a ring of buckets that every sample raises,
-// with the current bucket cleared and advanced once per rotation interval. Samples and the current
-// index are atomics so that recording never takes a lock; only rotation does.
-type decayingMax struct {
+// DecayingMax is a port of Micrometer's TimeWindowMax as its Prometheus registry configures it (the
+// `_max` gauge of every timer): a ring of buckets that every sample raises, with the current bucket
+// cleared and advanced once per rotation interval. Samples and the current index are atomics so
+// that recording never takes a lock; only rotation does. Safe for concurrent use; the clock is the
+// caller's (every method takes now). Start it with NewDecayingMax, or Init one held by value; do
+// not copy it afterwards.
+type DecayingMax struct {
 	interval   int64 // nanoseconds between rotations
 	lastRotate atomic.Int64
 	current    atomic.Int32
@@ -25,14 +28,22 @@ type decayingMax struct {
 	rotateMu   sync.Mutex
 }
 
-func (m *decayingMax) init(now time.Time, interval time.Duration) {
-	m.interval = int64(interval)
+// NewDecayingMax returns a DecayingMax whose first window starts at now.
+func NewDecayingMax(now time.Time) *DecayingMax {
+	m := new(DecayingMax)
+	m.Init(now)
+	return m
+}
+
+// Init starts the first window at now; it must come before any other use.
+func (m *DecayingMax) Init(now time.Time) {
+	m.interval = int64(maxRotateInterval)
 	m.lastRotate.Store(now.UnixNano())
 }
 
-// record raises every bucket to d. It never blocks: if another goroutine is rotating, the sample
-// goes into the buckets as they are, exactly as in Micrometer.
-func (m *decayingMax) record(d time.Duration, now time.Time) {
+// Record raises every bucket to d (a negative d changes nothing). It never blocks: if another
+// goroutine is rotating, the sample goes into the buckets as they are, exactly as in Micrometer.
+func (m *DecayingMax) Record(d time.Duration, now time.Time) {
 	m.rotate(now, false)
 	v := int64(d)
 	for i := range m.buckets {
@@ -46,13 +57,13 @@ func (m *decayingMax) record(d time.Duration, now time.Time) {
 	}
 }
 
-// poll returns the max visible at now.
-func (m *decayingMax) poll(now time.Time) time.Duration {
+// Poll returns the max visible at now.
+func (m *DecayingMax) Poll(now time.Time) time.Duration {
 	m.rotate(now, true)
 	return time.Duration(m.buckets[m.current.Load()].Load())
 }
 
-func (m *decayingMax) rotate(now time.Time, wait bool) {
+func (m *DecayingMax) rotate(now time.Time, wait bool) {
 	nowNs := now.UnixNano()
 	if nowNs-m.lastRotate.Load() < m.interval {
 		return

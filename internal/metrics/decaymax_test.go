@@ -57,14 +57,13 @@ func TestDecayingMax_FollowsMicrometerRotation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var m decayingMax
-			m.init(t0, maxRotateInterval)
+			m := NewDecayingMax(t0)
 			for _, s := range tt.steps {
 				now := t0.Add(s.at)
 				if s.record > 0 {
-					m.record(s.record, now)
+					m.Record(s.record, now)
 				}
-				if got := m.poll(now); got != s.want {
+				if got := m.Poll(now); got != s.want {
 					t.Fatalf("at +%v: max = %v, want %v", s.at, got, s.want)
 				}
 			}
@@ -74,10 +73,29 @@ func TestDecayingMax_FollowsMicrometerRotation(t *testing.T) {
 
 func TestDecayingMax_ClockGoingBackwardsDoesNotRotate(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
-	var m decayingMax
-	m.init(t0, maxRotateInterval)
-	m.record(time.Second, t0)
-	if got := m.poll(t0.Add(-time.Hour)); got != time.Second {
+	var m DecayingMax
+	m.Init(t0)
+	m.Record(time.Second, t0)
+	if got := m.Poll(t0.Add(-time.Hour)); got != time.Second {
 		t.Fatalf("max = %v, want 1s", got)
+	}
+}
+
+func TestDecayingMax_RotatesOneBucketPerInterval(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	w := NewDecayingMax(now)
+	w.Record(3*time.Second, now)
+	now = now.Add(90 * time.Second) // one rotation
+	w.Record(time.Second, now)
+	if got := w.Poll(now); got != 3*time.Second {
+		t.Fatalf("after one rotation = %v, want 3s", got)
+	}
+	now = now.Add(60 * time.Second) // second rotation: the bucket holding only 3s is now current
+	if got := w.Poll(now); got != 3*time.Second {
+		t.Fatalf("after two rotations = %v, want 3s", got)
+	}
+	now = now.Add(60 * time.Second) // third rotation: only the 1s sample remains
+	if got := w.Poll(now); got != time.Second {
+		t.Fatalf("after three rotations = %v, want 1s", got)
 	}
 }

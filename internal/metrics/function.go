@@ -146,7 +146,7 @@ type Meters struct {
 
 type timer struct {
 	summary prometheus.Summary
-	max     decayingMax
+	max     DecayingMax
 }
 
 func newMeters(clock func() time.Time) *Meters {
@@ -161,7 +161,7 @@ func newMeters(clock func() time.Time) *Meters {
 			MaxAge:     summaryMaxAge,
 			AgeBuckets: summaryAgeBuckets,
 		})
-		m.timers[i].max.init(now, maxRotateInterval)
+		m.timers[i].max.Init(now)
 	}
 	return m
 }
@@ -179,7 +179,7 @@ func (m *Meters) observe(i int, d time.Duration) {
 	}
 	t := &m.timers[i]
 	t.summary.Observe(d.Seconds())
-	t.max.record(d, m.clock())
+	t.max.Record(d, m.clock())
 }
 
 // Enqueue counts a successful admission into the async queue (function_enqueue_total).
@@ -282,7 +282,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for i := range m.timers {
 			t := &m.timers[i]
 			ch <- c.summary(c.summaries[i], t.summary, fn)
-			ch <- prometheus.MustNewConstMetric(c.maxes[i], prometheus.GaugeValue, t.max.poll(now).Seconds(), fn)
+			ch <- prometheus.MustNewConstMetric(c.maxes[i], prometheus.GaugeValue, t.max.Poll(now).Seconds(), fn)
 		}
 	}
 }

@@ -2,10 +2,11 @@ package runtimeconfig
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nanofaas/control-plane/internal/metrics"
 )
 
 // Metric names, exactly as the reference exposes them (spec-modules §4 "Metrics").
@@ -16,13 +17,14 @@ const (
 )
 
 // serviceMetrics are the module's meters. Updates are rare (one per admin PATCH), so plain
-// client_golang meters and a mutex-guarded max are simple enough.
+// client_golang meters are simple enough; the `_max` gauge is Micrometer's decaying max.
 type serviceMetrics struct {
+	clock         func() time.Time
 	revision      prometheus.Gauge
 	success       prometheus.Counter
 	failure       prometheus.Counter
 	applyDuration prometheus.Summary
-	applyMax      *windowMax
+	applyMax      *metrics.DecayingMax
 }
 
 func newServiceMetrics(reg prometheus.Registerer, clock func() time.Time) (*serviceMetrics, error) {
@@ -31,6 +33,7 @@ func newServiceMetrics(reg prometheus.Registerer, clock func() time.Time) (*serv
 		Help: "Runtime configuration updates by outcome.",
 	}, []string{"status"})
 	m := &serviceMetrics{
+		clock: clock,
 		revision: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: metricRevision,
 			Help: "Revision of the runtime configuration last applied successfully.",
@@ -43,12 +46,12 @@ func newServiceMetrics(reg prometheus.Registerer, clock func() time.Time) (*serv
 			Name: metricApplyDuration,
 			Help: "Time to apply a runtime configuration update to live components, in seconds.",
 		}),
-		applyMax: newWindowMax(clock),
+		applyMax: metrics.NewDecayingMax(clock()),
 	}
 	maxGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: metricApplyDuration + "_max",
 		Help: "Time to apply a runtime configuration update: decaying maximum, in seconds.",
-	}, func() float64 { return m.applyMax.poll().Seconds() })
+	}, func() float64 { return m.applyMax.Poll(m.clock()).Seconds() })
 	for _, c := range []prometheus.Collector{m.revision, updates, m.applyDuration, maxGauge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register runtime-config metrics: %w", err)
@@ -62,62 +65,5 @@ func (m *serviceMetrics) recordApply(d time.Duration) {
 		d = 0
 	}
 	m.applyDuration.Observe(d.Seconds())
-	m.applyMax.record(d)
-}
-
-// Micrometer's TimeWindowMax settings for a Prometheus registry: 3 buckets rotated every minute,
-// so a max stays visible for 2 to 3 minutes after the last sample.
-const (
-	maxRotateInterval = time.Minute
-	maxBuckets        = 3
-)
-
-// windowMax is Micrometer's TimeWindowMax: a ring of buckets that every sample raises, the
-// current one cleared and advanced once per rotation interval.
-type windowMax struct {
-	clock func() time.Time
-
-	mu         sync.Mutex
-	lastRotate time.Time
-	current    int
-	buckets    [maxBuckets]time.Duration
-}
-
-func newWindowMax(clock func() time.Time) *windowMax {
-	return &windowMax{clock: clock, lastRotate: clock()}
-}
-
-func (w *windowMax) record(d time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.rotate(w.clock())
-	for i := range w.buckets {
-		w.buckets[i] = max(w.buckets[i], d)
-	}
-}
-
-func (w *windowMax) poll() time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.rotate(w.clock())
-	return w.buckets[w.current]
-}
-
-func (w *windowMax) rotate(now time.Time) {
-	elapsed := now.Sub(w.lastRotate)
-	if elapsed < maxRotateInterval {
-		return
-	}
-	if elapsed >= maxRotateInterval*maxBuckets {
-		w.buckets = [maxBuckets]time.Duration{}
-		w.current = 0
-		w.lastRotate = now.Add(-(elapsed % maxRotateInterval))
-		return
-	}
-	for elapsed >= maxRotateInterval {
-		w.buckets[w.current] = 0
-		w.current = (w.current + 1) % maxBuckets
-		elapsed -= maxRotateInterval
-		w.lastRotate = w.lastRotate.Add(maxRotateInterval)
-	}
+	m.applyMax.Record(d, m.clock())
 }

@@ -475,25 +475,6 @@ func TestMetrics_ScrapedWithReferenceNamesAndMaxDecays(t *testing.T) {
 	}
 }
 
-func TestWindowMax_RotatesOneBucketPerInterval(t *testing.T) {
-	c := newFakeClock()
-	w := newWindowMax(c.Now)
-	w.record(3 * time.Second)
-	c.Advance(90 * time.Second) // one rotation
-	w.record(time.Second)
-	if got := w.poll(); got != 3*time.Second {
-		t.Fatalf("after one rotation = %v, want 3s", got)
-	}
-	c.Advance(60 * time.Second) // second rotation: the bucket holding only 3s is now current
-	if got := w.poll(); got != 3*time.Second {
-		t.Fatalf("after two rotations = %v, want 3s", got)
-	}
-	c.Advance(60 * time.Second) // third rotation: only the 1s sample remains
-	if got := w.poll(); got != time.Second {
-		t.Fatalf("after three rotations = %v, want 1s", got)
-	}
-}
-
 func scrapeMetrics(t *testing.T, g prometheus.Gatherer) string {
 	t.Helper()
 	rec := httptest.NewRecorder()

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nanofaas/control-plane/internal/metrics"
 )
 
 // meterSet marks which per-function meters exist. Like Micrometer's, they appear on first use:
@@ -19,63 +21,15 @@ const (
 	meterWait
 )
 
-// Micrometer's TimeWindowMax as configured by the Prometheus registry: 3 buckets rotated every
-// minute, so a maximum stays visible for 2–3 minutes after its sample.
-const (
-	maxRotateInterval = time.Minute
-	maxBuckets        = 3
-)
-
-// windowMax is a decaying maximum. Guarded by the queue lock: only the scheduler records and
-// only scrapes read, so a lock-free version (as in internal/metrics) would buy nothing here.
-type windowMax struct {
-	buckets    [maxBuckets]time.Duration
-	cur        int
-	lastRotate time.Time
-}
-
-func (m *windowMax) rotate(now time.Time) {
-	elapsed := now.Sub(m.lastRotate)
-	if elapsed < maxRotateInterval {
-		return
-	}
-	if elapsed >= maxRotateInterval*maxBuckets {
-		m.buckets = [maxBuckets]time.Duration{}
-		m.cur = 0
-		m.lastRotate = now.Add(-(elapsed % maxRotateInterval))
-		return
-	}
-	for elapsed >= maxRotateInterval {
-		m.buckets[m.cur] = 0
-		m.cur = (m.cur + 1) % maxBuckets
-		elapsed -= maxRotateInterval
-		m.lastRotate = m.lastRotate.Add(maxRotateInterval)
-	}
-}
-
-func (m *windowMax) record(d time.Duration, now time.Time) {
-	m.rotate(now)
-	for i := range m.buckets {
-		if d > m.buckets[i] {
-			m.buckets[i] = d
-		}
-	}
-}
-
-func (m *windowMax) poll(now time.Time) time.Duration {
-	m.rotate(now)
-	return m.buckets[m.cur]
-}
-
 // waitTimer is a Micrometer Timer without percentiles: count, total and decaying max, exported
 // in seconds as `<name>_count`, `<name>_sum` and gauge `<name>_max`.
 type waitTimer struct {
 	count uint64
 	sum   time.Duration
-	max   windowMax
+	max   *metrics.DecayingMax
 }
 
-func newWaitTimer(now time.Time) waitTimer { return waitTimer{max: windowMax{lastRotate: now}} }
+func newWaitTimer(now time.Time) waitTimer { return waitTimer{max: metrics.NewDecayingMax(now)} }
 
 func (t *waitTimer) record(d time.Duration, now time.Time) {
 	if d < 0 {
@@ -83,7 +37,7 @@ func (t *waitTimer) record(d time.Duration, now time.Time) {
 	}
 	t.count++
 	t.sum += d
-	t.max.record(d, now)
+	t.max.Record(d, now)
 }
 
 // Metric names (spec-modules §2, §10).
@@ -152,7 +106,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	now := s.now()
 	s.mu.Lock()
 	depth := s.q.len()
-	gw := meterValues{waitCount: s.wait.count, waitSum: s.wait.sum, waitMax: s.wait.max.poll(now)}
+	gw := meterValues{waitCount: s.wait.count, waitSum: s.wait.sum, waitMax: s.wait.max.Poll(now)}
 	fns := make([]meterValues, 0, len(s.fns))
 	for name, st := range s.fns {
 		if st.removed || st.created == 0 {
@@ -161,7 +115,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		fns = append(fns, meterValues{
 			name: name, created: st.created, depth: st.queued,
 			admitted: st.admitted, rejected: st.rejected, timedOut: st.timedOut,
-			waitCount: st.wait.count, waitSum: st.wait.sum, waitMax: st.wait.max.poll(now),
+			waitCount: st.wait.count, waitSum: st.wait.sum, waitMax: st.wait.max.Poll(now),
 		})
 	}
 	s.mu.Unlock()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nanofaas/control-plane/internal/config"
 	"github.com/nanofaas/control-plane/internal/deploy"
+	"github.com/nanofaas/control-plane/internal/deploy/localbackend"
 	"github.com/nanofaas/control-plane/internal/deploy/proxy"
 	"github.com/nanofaas/control-plane/internal/failure"
 	"github.com/nanofaas/control-plane/internal/function"
@@ -84,19 +85,12 @@ type Provider struct {
 	// client probes /health and is shared by every function's proxy, so keep-alive connections
 	// to containers are pooled in one place.
 	client *http.Client
-
-	// base is cancelled by Close so that in-flight operations give up promptly.
-	base       context.Context
-	cancelBase context.CancelFunc
+	fns    *localbackend.Table[*fnState]
 
 	availMu   sync.Mutex // held while `version` runs: concurrent callers share one check
 	availAt   time.Time
 	availOK   bool
 	availSeen bool
-
-	mu     sync.Mutex
-	fns    map[string]*fnState
-	closed bool
 }
 
 var _ deploy.Provider = (*Provider)(nil)
@@ -126,49 +120,25 @@ func New(cfg Config) *Provider {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	base, cancel := context.WithCancel(context.Background())
 	return &Provider{
-		cfg:        cfg,
-		cli:        &cli{path: cfg.RuntimeAdapter, env: cfg.Environ, timeout: cfg.CLITimeout},
-		logger:     cfg.Logger.With("backend", BackendID),
-		client:     proxy.NewClient(),
-		base:       base,
-		cancelBase: cancel,
-		fns:        make(map[string]*fnState),
+		cfg:    cfg,
+		cli:    &cli{path: cfg.RuntimeAdapter, env: cfg.Environ, timeout: cfg.CLITimeout},
+		logger: cfg.Logger.With("backend", BackendID),
+		client: proxy.NewClient(),
+		fns:    localbackend.NewTable(BackendID, func() *fnState { return new(fnState) }),
 	}
 }
 
-// fnState is one provisioned function.
+// fnState is one provisioned function; the embedded Entry's lock guards it.
 type fnState struct {
-	name string
+	localbackend.Entry
 	spec *function.Spec
 	env  []string // KEY=VALUE of every container, sorted
-	url  string
-
-	// lock serializes provision, scaling, readiness counting and deprovision of this function;
-	// a channel so that waiting for it honours ctx.
-	lock chan struct{}
-	gone bool // guarded by lock: deprovisioned or failed; a new state replaces it
+	url  string   // written once by provision
 
 	proxy    *proxy.Proxy
-	replicas []replica // guarded by lock; replicas[i] is replica i+1
+	replicas []replica // replicas[i] is replica i+1
 }
-
-func (st *fnState) acquire(ctx context.Context) error {
-	select {
-	case st.lock <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case st.lock <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return failure.Unavailablef("Function '%s': %v", st.name, ctx.Err())
-	}
-}
-
-func (st *fnState) release() { <-st.lock }
 
 // routeAll points the proxy at every replica, in index order.
 func (st *fnState) routeAll() {
@@ -190,7 +160,7 @@ func (p *Provider) Available() bool {
 	if p.availSeen && !now.Before(p.availAt) && now.Sub(p.availAt) < availabilityTTL {
 		return p.availOK
 	}
-	ctx, cancel := context.WithTimeout(p.base, availabilityTimeout)
+	ctx, cancel := context.WithTimeout(p.fns.Context(), availabilityTimeout)
 	defer cancel()
 	res := p.cli.run(ctx, "version")
 	if !res.ok() {
@@ -205,68 +175,21 @@ func (p *Provider) Supports(spec *function.Spec) bool {
 	return spec != nil && spec.Mode() == function.ModeDeployment && len(spec.ImagePullSecrets) == 0
 }
 
-// opContext merges ctx with the provider's lifetime.
-func (p *Provider) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(p.base, cancel)
-	return ctx, func() { stop(); cancel() }
-}
-
-func errClosed() error {
-	return failure.Unavailablef("Provider '%s' is shut down", BackendID)
-}
-
 // Provision starts the function's initial replicas (minReplicas if set, else 1) behind a new
 // proxy and returns the proxy's endpoint. An already provisioned function returns its existing
 // endpoint unchanged. On failure nothing is left: every container started is removed and the
 // proxy is closed (D20).
 func (p *Provider) Provision(ctx context.Context, spec *function.Spec) (deploy.ProvisionResult, error) {
 	if !p.Supports(spec) {
-		name := ""
-		if spec != nil {
-			name = spec.Name
-		}
-		return deploy.ProvisionResult{}, failure.Unavailablef("Provider '%s' does not support function '%s'", BackendID, name)
+		return deploy.ProvisionResult{}, localbackend.Unsupported(BackendID, spec)
 	}
-	ctx, cancel := p.opContext(ctx)
+	ctx, cancel := p.fns.OpContext(ctx)
 	defer cancel()
-	for {
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			return deploy.ProvisionResult{}, errClosed()
-		}
-		st, exists := p.fns[spec.Name]
-		if !exists {
-			st = &fnState{name: spec.Name, lock: make(chan struct{}, 1)}
-			st.lock <- struct{}{} // held until provisioning is over; nobody else can see it yet
-			p.fns[spec.Name] = st
-		}
-		p.mu.Unlock()
-
-		if !exists {
-			err := p.provision(ctx, st, spec)
-			if err != nil {
-				st.gone = true
-				p.forget(st)
-			}
-			url := st.url
-			st.release()
-			if err != nil {
-				return deploy.ProvisionResult{}, err
-			}
-			return deploy.Managed(url, BackendID), nil
-		}
-		if err := st.acquire(ctx); err != nil {
-			return deploy.ProvisionResult{}, err
-		}
-		gone, url := st.gone, st.url
-		st.release()
-		if !gone {
-			return deploy.Managed(url, BackendID), nil
-		}
-		// It failed or was deprovisioned while we waited: provision afresh.
+	st, err := p.fns.Provision(ctx, spec.Name, func(st *fnState) error { return p.provision(ctx, st, spec) })
+	if err != nil {
+		return deploy.ProvisionResult{}, err
 	}
+	return deploy.Managed(st.url, BackendID), nil
 }
 
 func (p *Provider) provision(ctx context.Context, st *fnState, spec *function.Spec) error {
@@ -323,12 +246,10 @@ func (p *Provider) remove(ctx context.Context, name string) bool {
 	return true
 }
 
-// teardown removes every container of st (highest index first) and closes its proxy; st is gone
-// afterwards. Removals ignore ctx's cancellation (each is bounded by the CLI timeout) because a
+// teardown removes every container of st (highest index first) and closes its proxy. Removals ignore ctx's cancellation (each is bounded by the CLI timeout) because a
 // skipped one is a leaked container; ctx bounds the proxy's wait for in-flight requests. It
 // returns the names it could not remove.
 func (p *Provider) teardown(ctx context.Context, st *fnState) []string {
-	st.gone = true
 	var failed []string
 	if st.proxy != nil {
 		st.proxy.SetBackends(nil)
@@ -342,101 +263,60 @@ func (p *Provider) teardown(ctx context.Context, st *fnState) []string {
 	st.replicas = nil
 	if st.proxy != nil {
 		if err := st.proxy.Close(ctx); err != nil {
-			p.logger.Warn("proxy close", "function", st.name, "error", err)
+			p.logger.Warn("proxy close", "function", st.Name(), "error", err)
 		}
 	}
 	return failed
-}
-
-func (p *Provider) lookup(name string) *fnState {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.fns[name]
-}
-
-// forget drops st from the provider if it is still the function's state.
-func (p *Provider) forget(st *fnState) {
-	p.mu.Lock()
-	if p.fns[st.name] == st {
-		delete(p.fns, st.name)
-	}
-	p.mu.Unlock()
 }
 
 // SetReplicas starts or removes the highest-indexed replicas so that n (< 0 read as 0) remain.
 // An unknown function is a silent no-op, as in the reference. Started replicas must become
 // ready; on failure the ones already ready are kept and the error is returned.
 func (p *Provider) SetReplicas(ctx context.Context, name string, n int) error {
-	st := p.lookup(name)
-	if st == nil {
-		return nil
-	}
-	ctx, cancel := p.opContext(ctx)
+	ctx, cancel := p.fns.OpContext(ctx)
 	defer cancel()
-	if err := st.acquire(ctx); err != nil {
-		return err
-	}
-	defer st.release()
-	if st.gone {
+	_, err := p.fns.Locked(ctx, name, func(st *fnState) error {
+		n = max(n, 0)
+		if n > len(st.replicas) {
+			return p.scaleUp(ctx, st, n)
+		}
+		if n < len(st.replicas) {
+			p.scaleDown(context.WithoutCancel(ctx), st, n)
+			p.logger.Info("function scaled down", "function", name, "replicas", n)
+		}
 		return nil
-	}
-	n = max(n, 0)
-	if n > len(st.replicas) {
-		return p.scaleUp(ctx, st, n)
-	}
-	if n < len(st.replicas) {
-		p.scaleDown(context.WithoutCancel(ctx), st, n)
-		p.logger.Info("function scaled down", "function", name, "replicas", n)
-	}
-	return nil
+	})
+	return err
 }
 
 // ReadyReplicas counts the replicas whose /health answers 2xx now, probed one after the other;
 // an unknown function has 0.
 func (p *Provider) ReadyReplicas(ctx context.Context, name string) (int, error) {
-	st := p.lookup(name)
-	if st == nil {
-		return 0, nil
-	}
-	ctx, cancel := p.opContext(ctx)
+	ctx, cancel := p.fns.OpContext(ctx)
 	defer cancel()
-	if err := st.acquire(ctx); err != nil {
-		return 0, err
-	}
-	defer st.release()
 	ready := 0
-	for _, r := range st.replicas {
-		if p.probe(ctx, r.base) {
-			ready++
+	_, err := p.fns.Locked(ctx, name, func(st *fnState) error {
+		for _, r := range st.replicas {
+			if localbackend.Healthy(ctx, p.client, r.base) {
+				ready++
+			}
 		}
-	}
-	return ready, nil
+		return nil
+	})
+	return ready, err
 }
 
 // Deprovision removes every container of name (highest index first) and closes its proxy.
 // Unknown names succeed. Removal failures are logged, not returned: the function is gone from
 // this provider either way.
 func (p *Provider) Deprovision(ctx context.Context, name string) error {
-	st := p.lookup(name)
-	if st == nil {
-		return nil
-	}
-	if err := st.acquire(ctx); err != nil {
-		return err
-	}
-	defer st.release()
-	p.deprovisionLocked(ctx, st)
-	return nil
+	return p.fns.Deprovision(ctx, name, func(st *fnState) { p.deprovision(ctx, st) })
 }
 
-// deprovisionLocked tears st down; the caller holds st.lock.
-func (p *Provider) deprovisionLocked(ctx context.Context, st *fnState) []string {
-	if st.gone {
-		return nil
-	}
-	p.forget(st)
+// deprovision tears a retired st down and returns the containers it could not remove.
+func (p *Provider) deprovision(ctx context.Context, st *fnState) []string {
 	failed := p.teardown(ctx, st)
-	p.logger.Info("function deprovisioned", "function", st.name)
+	p.logger.Info("function deprovisioned", "function", st.Name())
 	return failed
 }
 
@@ -445,34 +325,17 @@ func (p *Provider) deprovisionLocked(ctx context.Context, st *fnState) []string 
 // removed regardless (each removal is bounded by the CLI timeout). The error lists containers
 // that could not be removed. Close may be called again.
 func (p *Provider) Close(ctx context.Context) error {
-	p.mu.Lock()
-	p.closed = true
-	states := make([]*fnState, 0, len(p.fns))
-	for _, st := range p.fns {
-		states = append(states, st)
-	}
-	p.mu.Unlock()
-	p.cancelBase()
-
 	var (
-		wg       sync.WaitGroup
 		failedMu sync.Mutex
 		failed   []string
 	)
-	for _, st := range states {
-		wg.Go(func() {
-			// Wait for the lock whatever ctx says: the holder was cancelled above and finishes
-			// promptly, and giving up here would leave its containers running.
-			st.lock <- struct{}{}
-			defer st.release()
-			if f := p.deprovisionLocked(ctx, st); len(f) > 0 {
-				failedMu.Lock()
-				failed = append(failed, f...)
-				failedMu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	p.fns.Close(func(st *fnState) {
+		if f := p.deprovision(ctx, st); len(f) > 0 {
+			failedMu.Lock()
+			failed = append(failed, f...)
+			failedMu.Unlock()
+		}
+	})
 	p.client.CloseIdleConnections()
 	if len(failed) > 0 {
 		return fmt.Errorf("container-local: could not remove containers %s", strings.Join(failed, ", "))

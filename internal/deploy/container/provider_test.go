@@ -297,7 +297,7 @@ func TestSetReplicas_ScalesUpThenDownHighestFirst(t *testing.T) {
 	for _, n := range names {
 		wantBackends = append(wantBackends, "http://"+strings.TrimSuffix(all[n].Publish, ":8080"))
 	}
-	if got := p.lookup("scaler").proxy.Backends(); !slices.Equal(got, wantBackends) {
+	if got := p.fns.Lookup("scaler").proxy.Backends(); !slices.Equal(got, wantBackends) {
 		t.Fatalf("proxy backends = %v, want %v (index order)", got, wantBackends)
 	}
 	if n, err := p.ReadyReplicas(ctx, "scaler"); err != nil || n != 3 {
@@ -319,7 +319,7 @@ func TestSetReplicas_ScalesUpThenDownHighestFirst(t *testing.T) {
 	if got := f.containerNames(); !slices.Equal(got, names[:1]) {
 		t.Fatalf("containers = %v, want r1 only", got)
 	}
-	if got := p.lookup("scaler").proxy.Backends(); !slices.Equal(got, wantBackends[:1]) {
+	if got := p.fns.Lookup("scaler").proxy.Backends(); !slices.Equal(got, wantBackends[:1]) {
 		t.Fatalf("proxy backends = %v", got)
 	}
 	if n, err := p.ReadyReplicas(ctx, "scaler"); err != nil || n != 1 {
@@ -382,7 +382,7 @@ func TestProvision_ReadinessTimeoutRemovesContainer(t *testing.T) {
 	if left := f.containerNames(); len(left) != 0 {
 		t.Fatalf("containers left: %v", left)
 	}
-	if p.lookup("slow") != nil {
+	if p.fns.Lookup("slow") != nil {
 		t.Fatal("state kept after a failed provisioning")
 	}
 }
@@ -428,7 +428,7 @@ func TestProvision_PartWayFailureRemovesEveryStartedContainer(t *testing.T) {
 		t.Fatalf("containers left: %v", left)
 	}
 	requireDead(t, seen, "nanofaas-partial-r1", "nanofaas-partial-r2")
-	if p.lookup("partial") != nil {
+	if p.fns.Lookup("partial") != nil {
 		t.Fatal("state kept after a failed provisioning")
 	}
 

@@ -2,20 +2,17 @@ package container
 
 import (
 	"context"
-	"io"
 	"net"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nanofaas/control-plane/internal/deploy"
+	"github.com/nanofaas/control-plane/internal/deploy/localbackend"
 	"github.com/nanofaas/control-plane/internal/failure"
 	"github.com/nanofaas/control-plane/internal/function"
 )
-
-// probeTimeout bounds one GET /health (connect and request).
-const probeTimeout = 2 * time.Second
 
 // containerPort is the port every function image serves on (runtime-contract §1.4).
 const containerPort = "8080"
@@ -54,48 +51,18 @@ func normalize(name string) string {
 	return b.String()
 }
 
-// isReserved reports the names the provider sets itself; a spec's env cannot override them
-// (the same list as the k8s provider; PORT is not reserved because the container's port is
-// fixed by the image, not by the environment).
-func isReserved(name string) bool {
-	switch name {
-	case "FUNCTION_NAME", "WARM", "TIMEOUT_MS", "EXECUTION_MODE", "WATCHDOG_CMD", "CALLBACK_URL":
-		return true
-	}
-	return false
-}
-
-// containerEnv is the container's environment as KEY=VALUE sorted by key: FUNCTION_NAME,
-// WARM=true, TIMEOUT_MS, EXECUTION_MODE (when runtimeMode is set), WATCHDOG_CMD (when
-// runtimeCommand is non-blank), CALLBACK_URL (when configured) and the spec's env without the
-// reserved names.
+// containerEnv is the container's environment as KEY=VALUE: deploy.ReplicaEnv sorted by key (the
+// order `docker run -e` gets them in), without a nameless spec entry, which -e cannot express.
+// PORT is not reserved because the container's port is fixed by the image, not by the
+// environment.
 func containerEnv(spec *function.Spec, callbackURL string) []string {
-	env := make(map[string]string, len(spec.Env)+6)
-	for k, v := range spec.Env {
-		if k != "" && !isReserved(k) {
-			env[k] = v
+	vars := deploy.ReplicaEnv(spec, callbackURL)
+	slices.SortFunc(vars, func(a, b deploy.EnvVar) int { return strings.Compare(a.Name, b.Name) })
+	out := make([]string, 0, len(vars))
+	for _, v := range vars {
+		if v.Name != "" {
+			out = append(out, v.Name+"="+v.Value)
 		}
-	}
-	env["FUNCTION_NAME"] = spec.Name
-	env["WARM"] = "true"
-	env["TIMEOUT_MS"] = strconv.Itoa(spec.Timeout())
-	if spec.RuntimeMode != nil && *spec.RuntimeMode != "" {
-		env["EXECUTION_MODE"] = string(*spec.RuntimeMode)
-	}
-	if spec.RuntimeCommand != nil && strings.TrimSpace(*spec.RuntimeCommand) != "" {
-		env["WATCHDOG_CMD"] = *spec.RuntimeCommand
-	}
-	if strings.TrimSpace(callbackURL) != "" {
-		env["CALLBACK_URL"] = callbackURL
-	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k + "=" + env[k]
 	}
 	return out
 }
@@ -137,7 +104,7 @@ func freeHostAddr(host string) (string, error) {
 // startReplica starts replica k of st and waits for it to be ready. Any container it may have
 // created is removed again when it fails.
 func (p *Provider) startReplica(ctx context.Context, st *fnState, k int) (replica, error) {
-	name := containerName(st.name, k)
+	name := containerName(st.Name(), k)
 	hostAddr, err := freeHostAddr(p.cfg.BindHost)
 	if err != nil {
 		return replica{}, failure.Unavailablef("Failed to start container '%s': no free port on %s: %v", name, p.cfg.BindHost, err)
@@ -151,12 +118,12 @@ func (p *Provider) startReplica(ctx context.Context, st *fnState, k int) (replic
 		p.remove(context.WithoutCancel(ctx), name)
 		return replica{}, failure.Unavailablef("Failed to start container '%s': %s", name, res.output)
 	}
-	p.logger.Debug("container started", "function", st.name, "container", name, "url", r.base)
+	p.logger.Debug("container started", "function", st.Name(), "container", name, "url", r.base)
 	if err := p.awaitReady(ctx, r.base); err != nil {
 		p.remove(context.WithoutCancel(ctx), name)
 		return replica{}, err
 	}
-	p.logger.Info("container ready", "function", st.name, "container", name, "url", r.base)
+	p.logger.Info("container ready", "function", st.Name(), "container", name, "url", r.base)
 	return r, nil
 }
 
@@ -168,7 +135,7 @@ func (p *Provider) awaitReady(ctx context.Context, base string) error {
 	tick := time.NewTicker(p.cfg.ReadinessPollInterval)
 	defer tick.Stop()
 	for {
-		if p.probe(rctx, base) {
+		if localbackend.Healthy(rctx, p.client, base) {
 			return nil
 		}
 		select {
@@ -180,21 +147,4 @@ func (p *Provider) awaitReady(ctx context.Context, base string) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// probe reports whether GET <base>/health answers 2xx within probeTimeout.
-func (p *Provider) probe(ctx context.Context, base string) bool {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return false
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_ = resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 300
 }

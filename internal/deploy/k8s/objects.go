@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/nanofaas/control-plane/internal/deploy"
 	"github.com/nanofaas/control-plane/internal/failure"
 	"github.com/nanofaas/control-plane/internal/function"
 )
@@ -36,18 +37,6 @@ const (
 	// defaultMetricTarget replaces a missing or non-integer HPA metric target.
 	defaultMetricTarget = 50
 )
-
-// Reserved env names: set by the control plane, silently dropped from the user's env.
-const (
-	EnvFunctionName  = "FUNCTION_NAME"
-	EnvWarm          = "WARM"
-	EnvTimeoutMs     = "TIMEOUT_MS"
-	EnvExecutionMode = "EXECUTION_MODE"
-	EnvWatchdogCmd   = "WATCHDOG_CMD"
-	EnvCallbackURL   = "CALLBACK_URL"
-)
-
-var reservedEnv = []string{EnvFunctionName, EnvWarm, EnvTimeoutMs, EnvExecutionMode, EnvWatchdogCmd, EnvCallbackURL}
 
 // ObjectName returns the name of a function's Deployment, Service and HPA: "fn-<name>", not
 // normalized (the reference does not normalize either; CheckName rejects what cannot work).
@@ -150,34 +139,12 @@ func initialReplicas(spec *function.Spec) int32 {
 	return 1
 }
 
-// buildEnv returns the container env in the reference's order: the control plane's variables,
-// then the user's (sorted by name so that re-provisioning yields an identical object) minus the
-// reserved names.
+// buildEnv returns the container env: deploy.ReplicaEnv as corev1 variables.
 func buildEnv(spec *function.Spec, callbackURL string) []corev1.EnvVar {
-	env := make([]corev1.EnvVar, 0, 6+len(spec.Env))
-	env = append(env,
-		corev1.EnvVar{Name: EnvFunctionName, Value: spec.Name},
-		corev1.EnvVar{Name: EnvWarm, Value: "true"},
-		corev1.EnvVar{Name: EnvTimeoutMs, Value: strconv.Itoa(spec.Timeout())},
-	)
-	if spec.RuntimeMode != nil {
-		env = append(env, corev1.EnvVar{Name: EnvExecutionMode, Value: string(*spec.RuntimeMode)})
-	}
-	if spec.RuntimeCommand != nil && strings.TrimSpace(*spec.RuntimeCommand) != "" {
-		env = append(env, corev1.EnvVar{Name: EnvWatchdogCmd, Value: *spec.RuntimeCommand})
-	}
-	if strings.TrimSpace(callbackURL) != "" {
-		env = append(env, corev1.EnvVar{Name: EnvCallbackURL, Value: callbackURL})
-	}
-	keys := make([]string, 0, len(spec.Env))
-	for k := range spec.Env {
-		if !slices.Contains(reservedEnv, k) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		env = append(env, corev1.EnvVar{Name: k, Value: spec.Env[k]})
+	vars := deploy.ReplicaEnv(spec, callbackURL)
+	env := make([]corev1.EnvVar, len(vars))
+	for i, v := range vars {
+		env[i] = corev1.EnvVar{Name: v.Name, Value: v.Value}
 	}
 	return env
 }

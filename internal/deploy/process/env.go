@@ -1,22 +1,19 @@
 package process
 
 import (
-	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/nanofaas/control-plane/internal/deploy"
 	"github.com/nanofaas/control-plane/internal/function"
 )
 
-// isReserved reports the names the provider sets itself; they are silently dropped from a spec's
-// env, as in the k8s provider. PORT is added because a user PORT would make the replica listen
-// where nobody probes it.
+// envPort is the variable that tells a replica where to listen; every replica gets its own.
+const envPort = "PORT"
+
+// isReserved reports the names the provider sets itself: deploy.ReservedEnv plus PORT, because
+// a user PORT would make the replica listen where nobody probes it.
 func isReserved(name string) bool {
-	switch name {
-	case "FUNCTION_NAME", "WARM", "TIMEOUT_MS", "EXECUTION_MODE", "WATCHDOG_CMD", "CALLBACK_URL", "PORT":
-		return true
-	}
-	return false
+	return name == envPort || deploy.ReservedEnv(name)
 }
 
 // isOwnSetting reports the control plane's own settings, which are not passed on to functions.
@@ -27,11 +24,12 @@ func isOwnSetting(name string) bool {
 }
 
 // functionEnv is the environment of every process of spec except PORT: the control plane's
-// environment minus its own settings, then FUNCTION_NAME, WARM, TIMEOUT_MS, EXECUTION_MODE,
-// WATCHDOG_CMD, CALLBACK_URL, then the spec's env (reserved names dropped) sorted by key.
-// Later entries win over earlier ones (os/exec keeps the last value of a duplicate key).
+// environment minus its own settings and the reserved names, then deploy.ReplicaEnv without
+// PORT and without a nameless spec entry. Later entries win over earlier ones (os/exec keeps the
+// last value of a duplicate key).
 func functionEnv(environ []string, spec *function.Spec, callbackURL string) []string {
-	env := make([]string, 0, len(environ)+len(spec.Env)+8)
+	vars := deploy.ReplicaEnv(spec, callbackURL)
+	env := make([]string, 0, len(environ)+len(vars))
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		if name == "" || isOwnSetting(name) || isReserved(name) {
@@ -39,29 +37,10 @@ func functionEnv(environ []string, spec *function.Spec, callbackURL string) []st
 		}
 		env = append(env, kv)
 	}
-	env = append(env,
-		"FUNCTION_NAME="+spec.Name,
-		"WARM=true",
-		"TIMEOUT_MS="+strconv.Itoa(spec.Timeout()),
-	)
-	if spec.RuntimeMode != nil && *spec.RuntimeMode != "" {
-		env = append(env, "EXECUTION_MODE="+string(*spec.RuntimeMode))
-	}
-	if cmd := runtimeCommand(spec); cmd != "" {
-		env = append(env, "WATCHDOG_CMD="+cmd)
-	}
-	if strings.TrimSpace(callbackURL) != "" {
-		env = append(env, "CALLBACK_URL="+callbackURL)
-	}
-	keys := make([]string, 0, len(spec.Env))
-	for k := range spec.Env {
-		if k != "" && !isReserved(k) {
-			keys = append(keys, k)
+	for _, v := range vars {
+		if v.Name != "" && v.Name != envPort {
+			env = append(env, v.Name+"="+v.Value)
 		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		env = append(env, k+"="+spec.Env[k])
 	}
 	return env
 }

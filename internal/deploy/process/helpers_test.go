@@ -322,7 +322,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // state returns the provider's state of name (nil when none).
-func (p *testProvider) state(name string) *fnState { return p.lookup(name) }
+func (p *testProvider) state(name string) *fnState { return p.fns.Lookup(name) }
 
 // backends returns the proxy backends of name.
 func (p *testProvider) backends(t *testing.T, name string) []string {

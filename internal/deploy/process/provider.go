@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/nanofaas/control-plane/internal/deploy"
+	"github.com/nanofaas/control-plane/internal/deploy/localbackend"
 	"github.com/nanofaas/control-plane/internal/deploy/proxy"
 	"github.com/nanofaas/control-plane/internal/failure"
 	"github.com/nanofaas/control-plane/internal/function"
@@ -66,14 +67,7 @@ type Provider struct {
 	// client probes /health and is shared by every function's proxy, so keep-alive connections
 	// to replicas are pooled in one place.
 	client *http.Client
-
-	// base is cancelled by Close so that in-flight operations give up promptly.
-	base       context.Context
-	cancelBase context.CancelFunc
-
-	mu     sync.Mutex
-	fns    map[string]*fnState
-	closed bool
+	fns    *localbackend.Table[*fnState]
 }
 
 var _ deploy.Provider = (*Provider)(nil)
@@ -102,31 +96,24 @@ func New(cfg Config) *Provider {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	base, cancel := context.WithCancel(context.Background())
 	return &Provider{
-		cfg:        cfg,
-		logger:     cfg.Logger.With("backend", deploy.BackendProcess),
-		client:     proxy.NewClient(),
-		base:       base,
-		cancelBase: cancel,
-		fns:        make(map[string]*fnState),
+		cfg:    cfg,
+		logger: cfg.Logger.With("backend", deploy.BackendProcess),
+		client: proxy.NewClient(),
+		fns:    localbackend.NewTable(deploy.BackendProcess, func() *fnState { return new(fnState) }),
 	}
 }
 
-// fnState is one provisioned function.
+// fnState is one provisioned function; the embedded Entry's lock guards it unless said
+// otherwise.
 type fnState struct {
-	name   string
-	url    string
+	localbackend.Entry
+	url    string // written once by provision
 	launch *launchSpec
-
-	// lock serializes provision, scaling, deprovision of this function; a channel so that
-	// waiting for it honours ctx.
-	lock chan struct{}
-	gone bool // guarded by lock: deprovisioned or failed; a new state replaces it
 
 	// HTTP runtime (command).
 	proxy    *proxy.Proxy
-	replicas []*replica // guarded by lock; replicas[i] is replica i+1
+	replicas []*replica // replicas[i] is replica i+1
 
 	// routeMu guards routed, the replicas the proxy may use (those that are ready among them).
 	// It is separate from lock because supervisors refresh routes while lock is held by an
@@ -137,22 +124,6 @@ type fnState struct {
 	// Built-in watchdog (STDIO/FILE without command).
 	wd *watchdog
 }
-
-func (st *fnState) acquire(ctx context.Context) error {
-	select {
-	case st.lock <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case st.lock <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return failure.Unavailablef("Function '%s': %v", st.name, ctx.Err())
-	}
-}
-
-func (st *fnState) release() { <-st.lock }
 
 // refreshRoutes points the proxy at the ready replicas, in index order.
 func (st *fnState) refreshRoutes() {
@@ -186,70 +157,20 @@ func (p *Provider) Supports(spec *function.Spec) bool {
 	return spec != nil && spec.Mode() == function.ModeDeployment && (hasCommand(spec) || usesWatchdog(spec))
 }
 
-// opContext merges ctx with the provider's lifetime.
-func (p *Provider) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(p.base, cancel)
-	return ctx, func() { stop(); cancel() }
-}
-
 // Provision starts the function's initial replicas (minReplicas if set, else 1) and returns its
 // endpoint. An already provisioned function returns its existing endpoint. On failure nothing is
 // left: every child started is killed and reaped and the proxy is closed.
 func (p *Provider) Provision(ctx context.Context, spec *function.Spec) (deploy.ProvisionResult, error) {
 	if !p.Supports(spec) {
-		name := ""
-		if spec != nil {
-			name = spec.Name
-		}
-		return deploy.ProvisionResult{}, failure.Unavailablef("Provider '%s' does not support function '%s'", deploy.BackendProcess, name)
+		return deploy.ProvisionResult{}, localbackend.Unsupported(deploy.BackendProcess, spec)
 	}
-	ctx, cancel := p.opContext(ctx)
+	ctx, cancel := p.fns.OpContext(ctx)
 	defer cancel()
-	for {
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			return deploy.ProvisionResult{}, errClosed()
-		}
-		st, exists := p.fns[spec.Name]
-		if !exists {
-			st = &fnState{name: spec.Name, lock: make(chan struct{}, 1)}
-			st.lock <- struct{}{} // held until provisioning is over; nobody else can see it yet
-			p.fns[spec.Name] = st
-		}
-		p.mu.Unlock()
-
-		if !exists {
-			err := p.provision(ctx, st, spec)
-			if err != nil {
-				st.gone = true
-				p.mu.Lock()
-				if p.fns[spec.Name] == st {
-					delete(p.fns, spec.Name)
-				}
-				p.mu.Unlock()
-			}
-			url := st.url
-			st.release()
-			if err != nil {
-				return deploy.ProvisionResult{}, err
-			}
-			return deploy.Managed(url, deploy.BackendProcess), nil
-		}
-		if err := st.acquire(ctx); err != nil {
-			return deploy.ProvisionResult{}, err
-		}
-		gone, url := st.gone, st.url
-		st.release()
-		if !gone {
-			return deploy.Managed(url, deploy.BackendProcess), nil
-		}
+	st, err := p.fns.Provision(ctx, spec.Name, func(st *fnState) error { return p.provision(ctx, st, spec) })
+	if err != nil {
+		return deploy.ProvisionResult{}, err
 	}
-}
-
-func errClosed() error {
-	return failure.Unavailablef("Provider '%s' is shut down", deploy.BackendProcess)
+	return deploy.Managed(st.url, deploy.BackendProcess), nil
 }
 
 func (p *Provider) provision(ctx context.Context, st *fnState, spec *function.Spec) error {
@@ -327,7 +248,7 @@ func (p *Provider) scaleUp(ctx context.Context, st *fnState, n int) error {
 		select {
 		case errs[i] = <-r.first:
 		case <-ctx.Done():
-			errs[i] = failure.Unavailablef("Function '%s': replica %d not started: %v", st.name, r.index, context.Cause(ctx))
+			errs[i] = failure.Unavailablef("Function '%s': replica %d not started: %v", st.Name(), r.index, context.Cause(ctx))
 		}
 	}
 	ok := 0
@@ -356,12 +277,11 @@ func (p *Provider) scaleDown(ctx context.Context, st *fnState, n int) {
 	haltAll(ctx, victims)
 }
 
-// teardown stops everything of st; it is gone afterwards.
+// teardown stops everything of st.
 func (p *Provider) teardown(ctx context.Context, st *fnState) {
-	st.gone = true
 	if st.wd != nil {
 		if err := st.wd.close(ctx); err != nil {
-			p.logger.Warn("watchdog close", "function", st.name, "error", err)
+			p.logger.Warn("watchdog close", "function", st.Name(), "error", err)
 		}
 		return
 	}
@@ -373,15 +293,9 @@ func (p *Provider) teardown(ctx context.Context, st *fnState) {
 	haltAll(ctx, reps)
 	if st.proxy != nil {
 		if err := st.proxy.Close(ctx); err != nil {
-			p.logger.Warn("proxy close", "function", st.name, "error", err)
+			p.logger.Warn("proxy close", "function", st.Name(), "error", err)
 		}
 	}
-}
-
-func (p *Provider) lookup(name string) *fnState {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.fns[name]
 }
 
 func errUnknown(name string) error {
@@ -392,36 +306,31 @@ func errUnknown(name string) error {
 // for a watchdog function it sets the number of concurrency slots. Started replicas must become
 // ready; on failure the ready ones are kept and the error says which one failed.
 func (p *Provider) SetReplicas(ctx context.Context, name string, n int) error {
-	st := p.lookup(name)
-	if st == nil {
-		return errUnknown(name)
-	}
-	ctx, cancel := p.opContext(ctx)
+	ctx, cancel := p.fns.OpContext(ctx)
 	defer cancel()
-	if err := st.acquire(ctx); err != nil {
-		return err
-	}
-	defer st.release()
-	if st.gone {
+	found, err := p.fns.Locked(ctx, name, func(st *fnState) error {
+		n = max(n, 0)
+		if st.wd != nil {
+			st.wd.setSlots(n)
+			return nil
+		}
+		if n > len(st.replicas) {
+			return p.scaleUp(ctx, st, n)
+		}
+		p.scaleDown(ctx, st, n)
+		return nil
+	})
+	if !found && err == nil {
 		return errUnknown(name)
 	}
-	n = max(n, 0)
-	if st.wd != nil {
-		st.wd.setSlots(n)
-		return nil
-	}
-	if n > len(st.replicas) {
-		return p.scaleUp(ctx, st, n)
-	}
-	p.scaleDown(ctx, st, n)
-	return nil
+	return err
 }
 
 // ReadyReplicas counts the replicas whose /health answers 2xx now (probed in parallel); a
 // replica that is down counts as not ready. For a watchdog function it is the number of slots.
 // An unknown function has 0.
 func (p *Provider) ReadyReplicas(ctx context.Context, name string) (int, error) {
-	st := p.lookup(name)
+	st := p.fns.Lookup(name)
 	if st == nil {
 		return 0, nil
 	}
@@ -438,7 +347,7 @@ func (p *Provider) ReadyReplicas(ctx context.Context, name string) (int, error) 
 	st.routeMu.Unlock()
 	ready := make(chan bool, len(bases))
 	for _, b := range bases {
-		go func() { ready <- p.probe(ctx, b) }()
+		go func() { ready <- localbackend.Healthy(ctx, p.client, b) }()
 	}
 	n := 0
 	for range bases {
@@ -452,58 +361,22 @@ func (p *Provider) ReadyReplicas(ctx context.Context, name string) (int, error) 
 // Deprovision stops all replicas (SIGTERM, SIGKILL after the grace period or when ctx is done;
 // always reaped) and the proxy or watchdog. Unknown names succeed.
 func (p *Provider) Deprovision(ctx context.Context, name string) error {
-	st := p.lookup(name)
-	if st == nil {
-		return nil
-	}
-	if err := st.acquire(ctx); err != nil {
-		return err
-	}
-	defer st.release()
-	p.deprovisionLocked(ctx, st)
-	return nil
+	return p.fns.Deprovision(ctx, name, func(st *fnState) { p.deprovision(ctx, st) })
 }
 
-// deprovisionLocked tears st down; the caller holds st.lock.
-func (p *Provider) deprovisionLocked(ctx context.Context, st *fnState) {
-	if st.gone {
-		return
-	}
-	p.mu.Lock()
-	if p.fns[st.name] == st {
-		delete(p.fns, st.name)
-	}
-	p.mu.Unlock()
+// deprovision tears a retired st down.
+func (p *Provider) deprovision(ctx context.Context, st *fnState) {
 	p.teardown(ctx, st)
-	p.logger.Info("function deprovisioned", "function", st.name)
+	p.logger.Info("function deprovisioned", "function", st.Name())
 }
 
 // Close stops every function (as Deprovision) and refuses new provisioning. In-flight operations
 // are cancelled. When ctx ends, remaining children are SIGKILLed at once; they are always reaped
 // before Close returns, and the error then says the stop was forced. Close may be called again.
 func (p *Provider) Close(ctx context.Context) error {
-	p.mu.Lock()
-	p.closed = true
-	states := make([]*fnState, 0, len(p.fns))
-	for _, st := range p.fns {
-		states = append(states, st)
-	}
-	p.mu.Unlock()
-	p.cancelBase()
-
-	var wg sync.WaitGroup
-	for _, st := range states {
-		wg.Go(func() {
-			// Wait for the lock whatever ctx says: the holder was cancelled above and finishes
-			// promptly, and giving up here would leave its children running.
-			st.lock <- struct{}{}
-			defer st.release()
-			p.deprovisionLocked(ctx, st)
-		})
-	}
-	wg.Wait()
+	n := p.fns.Close(func(st *fnState) { p.deprovision(ctx, st) })
 	p.client.CloseIdleConnections()
-	if err := ctx.Err(); err != nil && len(states) > 0 {
+	if err := ctx.Err(); err != nil && n > 0 {
 		return fmt.Errorf("process provider: children stopped forcibly: %w", err)
 	}
 	return nil

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -15,13 +13,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nanofaas/control-plane/internal/deploy/localbackend"
 	"github.com/nanofaas/control-plane/internal/failure"
 )
 
 // Fixed timings of process-backend.md.
 const (
 	readinessPollInterval = 100 * time.Millisecond
-	probeTimeout          = 2 * time.Second
 	// pipeWaitDelay bounds how long Wait waits for the output pipes after the child exited
 	// (a grandchild outside the process group could keep them open forever).
 	pipeWaitDelay = time.Second
@@ -73,7 +71,7 @@ type child struct {
 
 func (p *Provider) newReplica(st *fnState, index int) *replica {
 	ctx, cancel := context.WithCancel(context.Background())
-	logger := p.logger.With("function", st.name, "replica", index)
+	logger := p.logger.With("function", st.Name(), "replica", index)
 	return &replica{
 		p: p, st: st, launch: st.launch, index: index, logger: logger,
 		out:    newOutputLog(logger),
@@ -194,7 +192,7 @@ func (r *replica) start() (*child, error) {
 	argv := r.launch.argv
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = r.launch.dir
-	cmd.Env = append(r.launch.env[:len(r.launch.env):len(r.launch.env)], "PORT="+strconv.Itoa(port))
+	cmd.Env = append(r.launch.env[:len(r.launch.env):len(r.launch.env)], envPort+"="+strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = r.out, r.out // the same writer: one pipe, merged in order
 	cmd.SysProcAttr = childSysProcAttr()
 	cmd.WaitDelay = pipeWaitDelay
@@ -233,7 +231,7 @@ func (r *replica) awaitReady(c *child) error {
 	tick := time.NewTicker(readinessPollInterval)
 	defer tick.Stop()
 	for {
-		if r.p.probe(r.ctx, c.base) {
+		if localbackend.Healthy(r.ctx, r.p.client, c.base) {
 			return nil
 		}
 		select {
@@ -281,23 +279,6 @@ func describeExit(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
-}
-
-// probe reports whether GET <base>/health answers 2xx within probeTimeout.
-func (p *Provider) probe(ctx context.Context, base string) bool {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return false
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_ = resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 300
 }
 
 // freePort asks the kernel for a free loopback port and releases it for the child (racy by

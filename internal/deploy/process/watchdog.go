@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nanofaas/control-plane/internal/deploy/proxy"
 	"github.com/nanofaas/control-plane/internal/function"
 )
 
@@ -140,13 +141,9 @@ func (w *watchdog) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			writeJSONError(rw, http.StatusMethodNotAllowed, "Method not allowed")
 		}
 	case strings.HasPrefix(path, "/health"):
-		if w.slots.limit() > 0 {
-			writeText(rw, http.StatusOK, "UP")
-		} else {
-			writeText(rw, http.StatusServiceUnavailable, "DOWN")
-		}
+		proxy.WriteHealth(rw, w.slots.limit() > 0)
 	default:
-		writeText(rw, http.StatusNotFound, "Not Found")
+		proxy.WriteText(rw, http.StatusNotFound, "Not Found")
 	}
 }
 
@@ -157,7 +154,7 @@ func (w *watchdog) invoke(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if w.slots.limit() == 0 {
-		writeText(rw, http.StatusServiceUnavailable, "No ready container backends")
+		proxy.WriteNoBackends(rw)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxWatchdogBody+1))
@@ -181,7 +178,7 @@ func (w *watchdog) invoke(rw http.ResponseWriter, r *http.Request) {
 	}
 	if err := w.slots.acquire(r.Context()); err != nil {
 		if errors.Is(err, errNoSlots) {
-			writeText(rw, http.StatusServiceUnavailable, "No ready container backends")
+			proxy.WriteNoBackends(rw)
 		}
 		return // the caller is gone
 	}
@@ -423,12 +420,4 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-func writeText(w http.ResponseWriter, status int, body string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, body)
 }

@@ -2,6 +2,8 @@
 // function (backends `process` and `container-local`) one stable endpointUrl in front of its
 // replicas (spec-modules §7 "Round-robin proxy", process-backend.md "Proxy"). It knows nothing
 // about how replicas are started; its owner tells it which base URLs are ready to take traffic.
+// Its plain-text answers (WriteHealth, WriteNoBackends, WriteText) are exported so that the
+// process backend's watchdog, which stands where a proxy would, answers callers the same way.
 package proxy
 
 import (
@@ -155,20 +157,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "/invoke"):
 		p.forward(w, r)
 	case strings.HasPrefix(path, "/health"):
-		if len(*p.backends.Load()) > 0 {
-			writeText(w, http.StatusOK, "UP")
-		} else {
-			writeText(w, http.StatusServiceUnavailable, "DOWN")
-		}
+		WriteHealth(w, len(*p.backends.Load()) > 0)
 	default:
-		writeText(w, http.StatusNotFound, "Not Found")
+		WriteText(w, http.StatusNotFound, "Not Found")
 	}
 }
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	list := *p.backends.Load()
 	if len(list) == 0 {
-		writeText(w, http.StatusServiceUnavailable, noBackendsBody)
+		WriteNoBackends(w)
 		return
 	}
 	backend := list[(p.counter.Add(1)-1)%uint64(len(list))]
@@ -198,10 +196,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if r.Context().Err() != nil {
 			// The caller went away (the reference's "interruption"): nobody reads this.
-			writeText(w, http.StatusInternalServerError, "Request interrupted")
+			WriteText(w, http.StatusInternalServerError, "Request interrupted")
 			return
 		}
-		writeText(w, http.StatusBadGateway, proxyErrorPfx+err.Error())
+		WriteText(w, http.StatusBadGateway, proxyErrorPfx+err.Error())
 		return
 	}
 	defer func() { _ = resp.Body.Close() }()
@@ -248,7 +246,23 @@ func copyRequestHeaders(dst, src http.Header) {
 	}
 }
 
-func writeText(w http.ResponseWriter, status int, body string) {
+// WriteHealth answers a /health probe: 200 "UP" when some backend is ready, else 503 "DOWN".
+func WriteHealth(w http.ResponseWriter, up bool) {
+	if up {
+		WriteText(w, http.StatusOK, "UP")
+	} else {
+		WriteText(w, http.StatusServiceUnavailable, "DOWN")
+	}
+}
+
+// WriteNoBackends answers an invocation that no backend can take: 503 "No ready container
+// backends".
+func WriteNoBackends(w http.ResponseWriter) {
+	WriteText(w, http.StatusServiceUnavailable, noBackendsBody)
+}
+
+// WriteText answers status with body as text/plain.
+func WriteText(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
