@@ -198,32 +198,44 @@ func parseStatCPU(stat string) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
-// rssBytes is VmRSS from /proc/<pid>/status.
-func rssBytes(pid int) (int64, error) {
+// memUsage is the resident memory of a process: the total (VmRSS) and its anonymous (heap,
+// stacks) and file-backed (mostly the mapped executable) parts.
+type memUsage struct{ rss, anon, file int64 }
+
+// residentMemory reads VmRSS, RssAnon and RssFile from /proc/<pid>/status.
+func residentMemory(pid int) (memUsage, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, err
+		return memUsage{}, err
 	}
-	return parseStatusRSS(string(b))
+	return parseStatusMemory(string(b))
 }
 
-func parseStatusRSS(status string) (int64, error) {
+func parseStatusMemory(status string) (memUsage, error) {
+	var m memUsage
+	fields := map[string]*int64{"VmRSS:": &m.rss, "RssAnon:": &m.anon, "RssFile:": &m.file}
+	found := 0
 	for line := range strings.Lines(status) {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
-		if !ok {
+		key, rest, ok := strings.Cut(line, "\t")
+		dst := fields[key]
+		if !ok || dst == nil {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("proc status: odd VmRSS line %q", strings.TrimSpace(line))
+			return memUsage{}, fmt.Errorf("proc status: odd %s line %q", key, strings.TrimSpace(line))
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("proc status: %w", err)
+			return memUsage{}, fmt.Errorf("proc status: %w", err)
 		}
-		return kb << 10, nil
+		*dst = kb << 10
+		found++
 	}
-	return 0, errors.New("proc status: no VmRSS line")
+	if m.rss == 0 || found != len(fields) {
+		return memUsage{}, errors.New("proc status: VmRSS, RssAnon or RssFile missing")
+	}
+	return m, nil
 }
 
 // Machine describes where the numbers were taken.

@@ -46,7 +46,6 @@ type RunInfo struct {
 	FnConcurrency int       `json:"fnConcurrency"`
 	Functions     int       `json:"functions"`
 	ControlPlane  string    `json:"controlPlane"`
-	CPDefaultArgs string    `json:"cpDefaultModules"`
 }
 
 // LatencyRow is one fixed-rate sync run through one path. CPU figures are milliseconds of CPU
@@ -54,6 +53,7 @@ type RunInfo struct {
 // direct), Runtime the function runtime, Loadgen this harness.
 type LatencyRow struct {
 	Path              string   `json:"path"`
+	PairedWith        string   `json:"pairedWith,omitempty"` // a direct run taken just before this control plane's run
 	Rate              float64  `json:"rate"`
 	Achieved          float64  `json:"achieved"`
 	OK                int      `json:"ok"`
@@ -71,16 +71,16 @@ type LatencyRow struct {
 // AddedRow compares a control-plane run with the direct run taken just before it at the same
 // rate, and its CPU with the bare proxy's at that rate.
 type AddedRow struct {
-	Path             string   `json:"path"`
-	Rate             float64  `json:"rate"`
-	AddedP50Ms       float64  `json:"addedP50Ms"`
-	AddedP99Ms       float64  `json:"addedP99Ms"`
-	AddedP999Ms      float64  `json:"addedP999Ms"`
-	CPUMsPer1k       *float64 `json:"cpuMsPer1k,omitempty"`
-	ProxyCPUMsPer1k  *float64 `json:"proxyCpuMsPer1k,omitempty"`
-	CPUVsProxy       *float64 `json:"cpuVsProxy,omitempty"` // nil when the proxy's CPU read 0 ticks
-	ProxyAddedP99Ms  *float64 `json:"proxyAddedP99Ms,omitempty"`
-	DirectP99Ms      float64  `json:"directP99Ms"`
+	Path            string   `json:"path"`
+	Rate            float64  `json:"rate"`
+	AddedP50Ms      float64  `json:"addedP50Ms"`
+	AddedP99Ms      float64  `json:"addedP99Ms"`
+	AddedP999Ms     float64  `json:"addedP999Ms"`
+	CPUMsPer1k      *float64 `json:"cpuMsPer1k,omitempty"`
+	ProxyCPUMsPer1k *float64 `json:"proxyCpuMsPer1k,omitempty"`
+	CPUVsProxy      *float64 `json:"cpuVsProxy,omitempty"` // nil when the proxy's CPU read 0 ticks
+	ProxyAddedP99Ms *float64 `json:"proxyAddedP99Ms,omitempty"`
+	DirectP99Ms     float64  `json:"directP99Ms"`
 }
 
 // ThroughputRow is a step search for the highest sustained rate of one path.
@@ -116,7 +116,9 @@ type FootprintRow struct {
 	Path                   string    `json:"path"`
 	StartupMs              []float64 `json:"startupMs"` // exec → readiness 200, each start
 	StartupMedianMs        float64   `json:"startupMedianMs"`
-	IdleRSSBytes           int64     `json:"idleRssBytes"`
+	IdleRSSBytes           int64     `json:"idleRssBytes"`     // VmRSS
+	IdleRSSAnonBytes       int64     `json:"idleRssAnonBytes"` // RssAnon: heap, stacks
+	IdleRSSFileBytes       int64     `json:"idleRssFileBytes"` // RssFile: mostly the mapped executable
 	IdleCPUMsPerS          float64   `json:"idleCpuMsPerSecond"`
 	IdleHeapInuseBytes     int64     `json:"idleHeapInuseBytes"`
 	Functions              int       `json:"functions"`
@@ -239,13 +241,13 @@ func writeMarkdown(w io.Writer, r *Results) error {
 		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, l := range r.Latency {
 			fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %.3f | %.3f | %.3f | %.3f | %s | %s | %s |\n",
-				l.Path, fmtNum(l.Rate), fmtNum(l.Achieved), l.OK, l.Errors, l.P50Ms, l.P99Ms, l.P999Ms, l.MaxMs,
+				l.label(), fmtNum(l.Rate), fmtNum(l.Achieved), l.OK, l.Errors, l.P50Ms, l.P99Ms, l.P999Ms, l.MaxMs,
 				fmtPtr(l.MiddleCPUMsPer1k), fmtNum(l.RuntimeCPUMsPer1k), fmtNum(l.LoadgenCPUMsPer1k))
 		}
 		b.WriteString("\n")
 		for _, l := range r.Latency {
 			if l.FirstError != "" {
-				fmt.Fprintf(&b, "- %s at %s req/s, first error: `%s`\n", l.Path, fmtNum(l.Rate), l.FirstError)
+				fmt.Fprintf(&b, "- %s at %s req/s, first error: `%s`\n", l.label(), fmtNum(l.Rate), l.FirstError)
 			}
 		}
 	}
@@ -287,22 +289,30 @@ func writeMarkdown(w io.Writer, r *Results) error {
 	if len(r.Footprint) > 0 {
 		b.WriteString("\n## Footprint\n\nGoals: ready ≤ 100 ms after exec; idle RSS ≤ 30 MiB; ≤ 4 KiB per registered function " +
 			"(RSS growth ÷ functions; heap = go_memstats_heap_inuse_bytes growth, for comparison).\n\n")
-		b.WriteString("| path | ready ms (each start) | median | idle RSS MiB | idle CPU ms/s | idle heap MiB | functions | " +
+		b.WriteString("| path | ready ms (each start) | median | idle RSS MiB (anon + file) | idle CPU ms/s | idle heap MiB | functions | " +
 			"registrations/s | RSS MiB with them | per function RSS KiB | per function heap KiB |\n")
-		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, f := range r.Footprint {
 			starts := make([]string, len(f.StartupMs))
 			for i, s := range f.StartupMs {
 				starts[i] = strconv.FormatFloat(s, 'f', 1, 64)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %.1f | %.1f | %d | %s | %.1f | %.2f | %.2f |\n", f.Path,
-				strings.Join(starts, ", "), f.StartupMedianMs, mib(f.IdleRSSBytes), f.IdleCPUMsPerS, mib(f.IdleHeapInuseBytes),
+			fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f (%.1f + %.1f) | %.1f | %.1f | %d | %s | %.1f | %.2f | %.2f |\n", f.Path,
+				strings.Join(starts, ", "), f.StartupMedianMs, mib(f.IdleRSSBytes), mib(f.IdleRSSAnonBytes), mib(f.IdleRSSFileBytes),
+				f.IdleCPUMsPerS, mib(f.IdleHeapInuseBytes),
 				f.Functions, fmtNum(f.RegisterPerS), mib(f.RSSWithFunctionsBytes), f.PerFunctionRSSBytes/1024,
 				f.PerFunctionHeapBytes/1024)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func (l LatencyRow) label() string {
+	if l.PairedWith != "" {
+		return l.Path + " (before " + l.PairedWith + ")"
+	}
+	return l.Path
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
