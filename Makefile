@@ -6,7 +6,7 @@ STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 RUN_ARGS    ?=
 
-.PHONY: all build run test kube-binaries helm lint fmt vet staticcheck bench docs clean
+.PHONY: all build run test kube-binaries helm lint fmt vet staticcheck bench bench-smoke microbench docs clean
 
 all: build
 
@@ -48,7 +48,15 @@ staticcheck:
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) ./...
 
+# The load harness: control plane vs direct calls vs a bare reverse proxy, on loopback.
 bench:
+	$(GO) run ./cmd/nanofaas-bench -out bench-results.json -md bench-results.md $(BENCH_ARGS)
+
+bench-smoke:
+	$(GO) run ./cmd/nanofaas-bench -smoke $(BENCH_ARGS)
+
+# Go micro-benchmarks of every package.
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:
