@@ -47,6 +47,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
+// writeRaw writes an already encoded JSON body.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
 // writeText writes a plain-text message, as the reference does for IllegalArgument/IllegalState.
 func writeText(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", contentTypeText)

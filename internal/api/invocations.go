@@ -78,7 +78,7 @@ func (h invocationHandlers) invokeSync(w http.ResponseWriter, r *http.Request, n
 		return
 	}
 	w.Header().Set("X-Execution-Id", resp.ExecutionID)
-	writeJSON(w, http.StatusOK, resp)
+	writeRaw(w, http.StatusOK, resp.AppendJSON(make([]byte, 0, 128+len(resp.Output))))
 }
 
 // invokeAsync serves POST /v1/functions/{name}:enqueue (§3.7).
@@ -96,7 +96,7 @@ func (h invocationHandlers) invokeAsync(w http.ResponseWriter, r *http.Request, 
 		writeInvocationError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, invocation.Response{ExecutionID: id, Status: invocation.StatusQueued})
+	writeRaw(w, http.StatusAccepted, invocation.Response{ExecutionID: id, Status: invocation.StatusQueued}.AppendJSON(make([]byte, 0, 128)))
 }
 
 // writeInvocationError maps the invocation flows' rejections (§3.6, §3.7).

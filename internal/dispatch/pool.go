@@ -32,7 +32,9 @@ var errTooLarge = errors.New("response body too large")
 // and turns the HTTP exchange into a DispatchResult (spec-core §6.8, DECISIONS.md D3). It is safe
 // for concurrent use.
 type Pool struct {
-	client   *http.Client
+	// rt is the client's transport, called directly: the client layer (redirects, cookie jar,
+	// header copying) does nothing for this exchange and costs ~6 allocations per dispatch.
+	rt       http.RoundTripper
 	maxBytes int64
 	bufs     sync.Pool // *[]byte response buffers, reused across dispatches
 }
@@ -43,7 +45,11 @@ func NewPool(client *http.Client, maxResponseBytes int64) *Pool {
 	if maxResponseBytes <= 0 {
 		maxResponseBytes = DefaultMaxResponseBytes
 	}
-	p := &Pool{client: client, maxBytes: maxResponseBytes}
+	rt := http.DefaultTransport
+	if client != nil && client.Transport != nil {
+		rt = client.Transport
+	}
+	p := &Pool{rt: rt, maxBytes: maxResponseBytes}
 	p.bufs.New = func() any {
 		b := make([]byte, 0, initialReadBuf)
 		return &b
@@ -77,7 +83,7 @@ func (p *Pool) Dispatch(ctx context.Context, task *execution.Task) (execution.Di
 	}
 	setRequestHeaders(req.Header, task)
 
-	resp, err := p.client.Do(req)
+	resp, err := p.rt.RoundTrip(req)
 	if err != nil {
 		return p.failure(ctx, reqCtx, timeoutMs, err)
 	}

@@ -1,6 +1,7 @@
 package invocation
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -320,4 +321,53 @@ func (s *Service) callDispatcher(task *execution.Task) (dr execution.DispatchRes
 		}
 	}()
 	return s.dispatcher.Dispatch(s.base, task)
+}
+
+// AppendJSON appends r as InvocationResponse JSON. It is the hot-path encoder: the output is
+// already valid JSON (decoded from the runtime or the request), so it is copied as is instead of
+// being re-scanned and compacted by encoding/json.
+func (r Response) AppendJSON(b []byte) []byte {
+	b = append(b, `{"executionId":`...)
+	b = appendJSONString(b, r.ExecutionID)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, r.Status)
+	b = append(b, `,"output":`...)
+	if len(r.Output) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, r.Output...)
+	}
+	b = append(b, `,"error":`...)
+	if r.Error == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"code":`...)
+		b = appendJSONString(b, r.Error.Code)
+		b = append(b, `,"message":`...)
+		b = appendJSONString(b, r.Error.Message)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string. Ids and statuses are plain ASCII and take the
+// fast path; anything else (error messages) goes through encoding/json, without HTML escaping.
+func appendJSONString(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
