@@ -148,17 +148,22 @@ func (s *Service) pick(now, cutoff time.Time) (*execution.Task, pickResult) {
 	}
 	it := s.q.removeAt(idx)
 	it.fn.queued--
-	waited := now.Sub(it.at)
+	s.recordDispatch(it.fn, now.Sub(it.at), now)
+	return it.task, pickDispatch
+}
+
+// recordDispatch accounts for an item leaving the queue for dispatch: its wait-time metric and a
+// throughput event for the estimator. Called with s.mu held.
+func (s *Service) recordDispatch(fn *fnState, waited time.Duration, now time.Time) {
 	s.wait.record(waited, now)
-	it.fn.wait.record(waited, now)
-	it.fn.created |= meterWait
+	fn.wait.record(waited, now)
+	fn.created |= meterWait
 	// Pruning here too keeps the windows bounded while admission (the other pruner) is off.
 	windowCutoff := now.Add(-s.window)
 	s.global.prune(windowCutoff)
 	s.global.record(now)
-	it.fn.events.prune(windowCutoff)
-	it.fn.events.record(now)
-	return it.task, pickDispatch
+	fn.events.prune(windowCutoff)
+	fn.events.record(now)
 }
 
 // expire accounts for an item removed by a queue timeout; its execution is resolved by

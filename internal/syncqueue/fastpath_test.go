@@ -1,0 +1,83 @@
+package syncqueue
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// startScheduler runs the fixture's scheduler until the test ends.
+func startScheduler(t *testing.T, f *fixture) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.svc.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(2 * time.Second)
+	for !f.svc.running.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("scheduler did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestEnqueue_EmptyQueueWithAFreeSlotDispatchesOnTheCallersGoroutine(t *testing.T) {
+	f := newFixture(t, defaultSettings())
+	startScheduler(t, f)
+	task := f.enqueue("fn")
+	// Dispatched before Enqueue returned: no hand-off to the scheduler.
+	if ids := f.dispatchedIDs(); len(ids) != 1 || ids[0] != task.ExecutionID {
+		t.Fatalf("dispatched = %v, want [%s] synchronously", ids, task.ExecutionID)
+	}
+	if d := f.depth(); d != 0 {
+		t.Errorf("depth = %d, want 0", d)
+	}
+	if acquired, _ := f.slots.counts(); acquired != 1 {
+		t.Errorf("slots acquired = %d, want 1 (released later by the completion)", acquired)
+	}
+	// It still counts as admitted, with a zero queue wait and a throughput event.
+	f.svc.mu.Lock()
+	st := f.svc.fns["fn"]
+	admitted, samples := st.admitted, st.events.prune(f.clock.Now().Add(-time.Hour))
+	f.svc.mu.Unlock()
+	if admitted != 1 || samples != 1 {
+		t.Errorf("admitted = %d, estimator samples = %d; want 1 and 1", admitted, samples)
+	}
+}
+
+func TestEnqueue_WithoutAFreeSlotQueuesForTheScheduler(t *testing.T) {
+	f := newFixture(t, defaultSettings())
+	f.slots.SetLimit("busy", 0)
+	startScheduler(t, f)
+	f.cfg.admission.Store(false) // nothing has been dispatched yet, so est_wait would reject
+	task := f.enqueue("busy")
+	if ids := f.dispatchedIDs(); len(ids) != 0 {
+		t.Fatalf("dispatched %v without a free slot", ids)
+	}
+	if d := f.depth(); d != 1 {
+		t.Fatalf("depth = %d, want 1", d)
+	}
+	f.slots.SetLimit("busy", 1)
+	deadline := time.Now().Add(2 * time.Second)
+	for len(f.dispatchedIDs()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("queued item never dispatched once a slot was free")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if ids := f.dispatchedIDs(); ids[0] != task.ExecutionID {
+		t.Errorf("dispatched %v", ids)
+	}
+}
+
+func TestEnqueue_WithoutARunningSchedulerAlwaysQueues(t *testing.T) {
+	f := newFixture(t, defaultSettings())
+	f.enqueue("fn")
+	if ids := f.dispatchedIDs(); len(ids) != 0 {
+		t.Fatalf("dispatched %v with no scheduler running", ids)
+	}
+	if d := f.depth(); d != 1 {
+		t.Errorf("depth = %d, want 1", d)
+	}
+}
