@@ -1,14 +1,9 @@
-// Package buildinfo owns the build-metadata module (spec-modules §8): the diagnostic description
-// of the running control plane served at GET /modules/build-metadata — the module's own name and
-// status as the reference reports them, plus the binary's version and the modules loaded at run
-// time (DECISIONS.md D6). The HTTP handler lives in package api.
+// Package buildinfo owns the build-metadata module (spec-modules §8): the body served at
+// GET /modules/build-metadata, exactly the reference's, and the binary's version as the
+// control plane logs it at start-up. The HTTP handler lives in package api.
 package buildinfo
 
-import (
-	"runtime/debug"
-
-	"github.com/nanofaas/control-plane/internal/modules"
-)
+import "runtime/debug"
 
 // Path is where the module is served on the API listener.
 const Path = "/modules/build-metadata"
@@ -16,25 +11,22 @@ const Path = "/modules/build-metadata"
 // UnknownVersion is reported when neither the caller nor the Go build info knows a version.
 const UnknownVersion = "unknown"
 
-// Metadata is the body of GET /modules/build-metadata. Module and Status are the reference's
-// whole body; Version and Modules are additions of the Go control plane.
+// Metadata is the body of GET /modules/build-metadata.
 type Metadata struct {
-	Module  string   `json:"module"`
-	Status  string   `json:"status"`
-	Version string   `json:"version"`
-	Modules []string `json:"modules"`
+	Module string `json:"module"`
+	Status string `json:"status"`
 }
 
-// New describes a binary of the given version running with the loaded module set. A blank
-// version falls back to the main module's version from the Go build info (e.g. "v0.17.0", or
-// "(devel)" for a source build), then to UnknownVersion.
-func New(version string, loaded modules.Set) Metadata {
-	return Metadata{
-		Module:  modules.BuildMetadata,
-		Status:  "enabled",
-		Version: resolveVersion(version, debug.ReadBuildInfo),
-		Modules: loaded.Names(),
-	}
+// New returns the reference's body: {"module":"build-metadata","status":"enabled"}.
+func New() Metadata {
+	return Metadata{Module: "build-metadata", Status: "enabled"}
+}
+
+// Version is the binary's version: explicit when set (release builds pass -X main.version),
+// else the main module's version from the Go build info ("(devel)" for a source build), else
+// UnknownVersion.
+func Version(explicit string) string {
+	return resolveVersion(explicit, debug.ReadBuildInfo)
 }
 
 // resolveVersion takes the build-info reader as a parameter so tests can stand in for the

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nanofaas/control-plane/internal/api"
+	"github.com/nanofaas/control-plane/internal/buildinfo"
 	"github.com/nanofaas/control-plane/internal/config"
 	"github.com/nanofaas/control-plane/internal/deploy"
 	"github.com/nanofaas/control-plane/internal/dispatch"
@@ -55,7 +56,7 @@ type App struct {
 // Options are the parts of an App that do not come from the configuration.
 type Options struct {
 	Logger  *slog.Logger // nil = slog.Default()
-	Version string       // reported by build-metadata; "" = from the Go build info
+	Version string       // logged at start-up; "" = from the Go build info
 	Stdout  io.Writer    // where --register-examples prints its quickstart; nil = os.Stdout
 }
 
@@ -186,6 +187,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	a.readiness.MarkReady()
 	a.log.Info("control plane ready",
+		"version", buildinfo.Version(a.version),
 		"api", a.APIAddr().String(), "management", a.ManagementAddr().String(),
 		"modules", a.cfg.Modules.String())
 

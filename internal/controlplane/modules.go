@@ -156,7 +156,7 @@ func (a *App) wireModules(core coreParts) (wiredModules, error) {
 	}
 
 	if set.Has(modules.BuildMetadata) {
-		w.routes = append(w.routes, api.BuildMetadataRoutes(buildinfo.New(a.version, set))...)
+		w.routes = append(w.routes, api.BuildMetadataRoutes(buildinfo.New())...)
 	}
 	return w, nil
 }
