@@ -44,6 +44,18 @@ func (l *lateReplicas) SetReplicas(ctx context.Context, name string, n int) (int
 	return l.svc.SetReplicas(ctx, name, n)
 }
 
+// releaseNotifier is the async queue as the invocation service sees it, telling the sync
+// queue's scheduler whenever a completion frees a dispatch slot it may be waiting for.
+type releaseNotifier struct {
+	*queue.Manager
+	released func()
+}
+
+func (n releaseNotifier) ReleaseDispatchSlot(fn string) {
+	n.Manager.ReleaseDispatchSlot(fn)
+	n.released()
+}
+
 // wiredModules is what the selected modules contribute to the core.
 type wiredModules struct {
 	listeners []registry.Listener
@@ -99,6 +111,9 @@ func (a *App) wireModules(core coreParts) (wiredModules, error) {
 		sq, err := syncqueue.New(deps)
 		if err != nil {
 			return w, fmt.Errorf("sync-queue: %w", err)
+		}
+		if manager != nil {
+			a.invocations.SetEnqueuer(releaseNotifier{Manager: manager, released: sq.SlotReleased})
 		}
 		a.invocations.SetSyncQueue(sq)
 		w.listeners = append(w.listeners, sq)

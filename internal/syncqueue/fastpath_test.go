@@ -81,3 +81,48 @@ func TestEnqueue_WithoutARunningSchedulerAlwaysQueues(t *testing.T) {
 		t.Errorf("depth = %d, want 1", d)
 	}
 }
+
+func TestSlotReleased_WakesOnlyABlockedScheduler(t *testing.T) {
+	f := newFixture(t, defaultSettings())
+	f.svc.SlotReleased()
+	select {
+	case <-f.svc.wake:
+		t.Fatal("SlotReleased signalled a scheduler that was not blocked")
+	default:
+	}
+	f.svc.blocked.Store(true)
+	f.svc.SlotReleased()
+	select {
+	case <-f.svc.wake:
+	default:
+		t.Fatal("SlotReleased did not wake a blocked scheduler")
+	}
+}
+
+func TestScheduler_BlockedBacklogDispatchesAsSoonAsASlotIsReleased(t *testing.T) {
+	f := newFixture(t, defaultSettings())
+	f.cfg.admission.Store(false)
+	f.slots.SetLimit("fn", 1)
+	startScheduler(t, f)
+	first := f.enqueue("fn") // takes the only slot
+	second := f.enqueue("fn")
+	deadline := time.Now().Add(2 * time.Second)
+	for !f.svc.blocked.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("scheduler never blocked on the busy function")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(150 * time.Millisecond) // the backoff has grown to its 50 ms cap
+	f.slots.ReleaseDispatchSlot("fn")
+	f.svc.SlotReleased()
+	for len(f.dispatchedIDs()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("queued item not dispatched after the slot was released")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if ids := f.dispatchedIDs(); ids[0] != first.ExecutionID || ids[1] != second.ExecutionID {
+		t.Errorf("dispatch order %v", ids)
+	}
+}

@@ -54,11 +54,27 @@ func (s *Service) Run(ctx context.Context) error {
 			continue
 		}
 		timer.Reset(t.wait)
+		s.blocked.Store(true)
 		select {
 		case <-ctx.Done():
+			s.blocked.Store(false)
 			return nil
 		case <-s.wake:
 		case <-timer.C:
+		}
+		s.blocked.Store(false)
+	}
+}
+
+// SlotReleased wakes a scheduler that is backing off because every queued item's function was
+// out of dispatch slots: a completion just freed one. The reference only polls (2 to 50 ms), so
+// under saturation queued items waited for the next poll although a slot was free; this keeps
+// the backoff for spurious wake-ups and costs nothing when the scheduler is not blocked.
+func (s *Service) SlotReleased() {
+	if s.blocked.Load() {
+		select {
+		case s.wake <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -83,7 +83,9 @@ type Service struct {
 	log        *slog.Logger
 
 	// wake tells the scheduler that work arrived; one pending signal is enough.
-	wake    chan struct{}
+	wake chan struct{}
+	// blocked is true while the scheduler sleeps its backoff with work queued (SlotReleased).
+	blocked atomic.Bool
 	running atomic.Bool
 
 	mu     sync.Mutex
