@@ -48,10 +48,10 @@ type FunctionMetrics struct {
 	clock func() time.Time
 	noop  *Meters // shared sink for removed functions; also the "removed" mark in the table
 
-	// meters is a copy-on-write table (name → *Meters). The hot path does one atomic load and a
-	// map lookup without locks or reader-count contention; writes (a function's first event,
-	// register, remove) are rare and serialised by mu.
-	meters atomic.Pointer[map[string]*Meters]
+	// meters maps name → *Meters. The hot path is a lock-free sync.Map read; writes (a
+	// function's first event, register, remove) are rare, touch one entry and are serialised by
+	// mu so that a removal and a first event cannot interleave.
+	meters sync.Map
 	mu     sync.Mutex
 }
 
@@ -62,8 +62,6 @@ func NewFunctionMetrics(reg prometheus.Registerer, clock func() time.Time) (*Fun
 		clock = time.Now
 	}
 	fm := &FunctionMetrics{clock: clock, noop: &Meters{}}
-	empty := map[string]*Meters{}
-	fm.meters.Store(&empty)
 	if err := reg.Register(newCollector(fm)); err != nil {
 		return nil, fmt.Errorf("register function metrics: %w", err)
 	}
@@ -73,24 +71,30 @@ func NewFunctionMetrics(reg prometheus.Registerer, clock func() time.Time) (*Fun
 // For returns the meters of fn, creating all of them on the first call. For a removed function it
 // returns a shared no-op Meters until RegisterFunction is called for it again.
 func (fm *FunctionMetrics) For(fn string) *Meters {
-	if m := (*fm.meters.Load())[fn]; m != nil {
+	if m := fm.lookup(fn); m != nil {
 		return m
 	}
 	fm.mu.Lock()
 	defer fm.mu.Unlock()
-	cur := *fm.meters.Load()
-	if m := cur[fn]; m != nil {
+	if m := fm.lookup(fn); m != nil {
 		return m
 	}
 	m := newMeters(fm.clock)
-	fm.store(cur, fn, m)
+	fm.meters.Store(fn, m)
 	return m
+}
+
+func (fm *FunctionMetrics) lookup(fn string) *Meters {
+	if v, ok := fm.meters.Load(fn); ok {
+		return v.(*Meters)
+	}
+	return nil
 }
 
 // DispatchCount returns the current value of function_dispatch_total for fn (0 when it has no
 // live meters). Unlike For it never creates meters: the autoscaler polls it for every function.
 func (fm *FunctionMetrics) DispatchCount(fn string) float64 {
-	m := (*fm.meters.Load())[fn]
+	m := fm.lookup(fn)
 	if m == nil || !m.live {
 		return 0
 	}
@@ -102,9 +106,8 @@ func (fm *FunctionMetrics) DispatchCount(fn string) float64 {
 func (fm *FunctionMetrics) RegisterFunction(fn string) {
 	fm.mu.Lock()
 	defer fm.mu.Unlock()
-	cur := *fm.meters.Load()
-	if cur[fn] == fm.noop {
-		fm.store(cur, fn, nil)
+	if fm.lookup(fn) == fm.noop {
+		fm.meters.Delete(fn)
 	}
 }
 
@@ -114,24 +117,9 @@ func (fm *FunctionMetrics) RegisterFunction(fn string) {
 func (fm *FunctionMetrics) RemoveFunction(fn string) {
 	fm.mu.Lock()
 	defer fm.mu.Unlock()
-	cur := *fm.meters.Load()
-	if cur[fn] != fm.noop {
-		fm.store(cur, fn, fm.noop)
+	if fm.lookup(fn) != fm.noop {
+		fm.meters.Store(fn, fm.noop)
 	}
-}
-
-// store publishes a copy of cur with fn set to m (deleted when m is nil). Callers hold mu.
-func (fm *FunctionMetrics) store(cur map[string]*Meters, fn string, m *Meters) {
-	next := make(map[string]*Meters, len(cur)+1)
-	for k, v := range cur {
-		next[k] = v
-	}
-	if m == nil {
-		delete(next, fn)
-	} else {
-		next[fn] = m
-	}
-	fm.meters.Store(&next)
 }
 
 // Meters are the 13 meters of one function, handed to the invocation hot path. Counters are plain
@@ -272,9 +260,10 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.fm.clock()
-	for fn, m := range *c.fm.meters.Load() {
+	c.fm.meters.Range(func(k, v any) bool {
+		fn, m := k.(string), v.(*Meters)
 		if !m.live {
-			continue
+			return true
 		}
 		for i := range m.counters {
 			ch <- prometheus.MustNewConstMetric(c.counters[i], prometheus.CounterValue, float64(m.counters[i].Load()), fn)
@@ -284,7 +273,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- c.summary(c.summaries[i], t.summary, fn)
 			ch <- prometheus.MustNewConstMetric(c.maxes[i], prometheus.GaugeValue, t.max.Poll(now).Seconds(), fn)
 		}
-	}
+		return true
+	})
 }
 
 // summary re-labels a per-function Summary under desc. Quantiles of an empty window are NaN in

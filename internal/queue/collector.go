@@ -43,7 +43,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for fn, st := range *c.m.states.Load() {
+	c.m.states.Range(func(k, v any) bool {
+		fn, st := k.(string), v.(*state)
 		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(st.depth.Load()), fn)
 		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(st.inFlight.Load()), fn)
 		ch <- prometheus.MustNewConstMetric(c.effective, prometheus.GaugeValue, float64(st.effective.Load()), fn)
@@ -56,5 +57,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.mode, prometheus.GaugeValue, v, fn, label)
 		}
-	}
+		return true
+	})
 }

@@ -61,10 +61,9 @@ type Manager struct {
 	dispatch DispatchFunc
 	log      *slog.Logger
 
-	// states is a copy-on-write table (name → *state): Enqueue, the slot methods and the
-	// scraper do one atomic load and a map lookup without locks; register/remove copy it
-	// under mu.
-	states atomic.Pointer[map[string]*state]
+	// states maps name → *state: Enqueue, the slot methods and the scraper read it lock-free;
+	// register/remove touch one entry under mu.
+	states sync.Map
 	mu     sync.Mutex
 
 	work    workList
@@ -81,8 +80,6 @@ func NewManager(d Deps) (*Manager, error) {
 		d.Logger = slog.Default()
 	}
 	m := &Manager{store: d.Store, dispatch: d.Dispatch, log: d.Logger, work: newWorkList()}
-	empty := map[string]*state{}
-	m.states.Store(&empty)
 	if d.Registerer != nil {
 		if err := d.Registerer.Register(newCollector(m)); err != nil {
 			return nil, fmt.Errorf("register queue gauges: %w", err)
@@ -91,7 +88,12 @@ func NewManager(d Deps) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) lookup(fn string) *state { return (*m.states.Load())[fn] }
+func (m *Manager) lookup(fn string) *state {
+	if v, ok := m.states.Load(fn); ok {
+		return v.(*state)
+	}
+	return nil
+}
 
 // --- invocation.Enqueuer ---
 
@@ -141,17 +143,11 @@ func (m *Manager) ReleaseDispatchSlot(fn string) {
 func (m *Manager) OnRegister(_ context.Context, spec *function.Spec) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur := *m.states.Load()
-	if st := cur[spec.Name]; st != nil {
+	if st := m.lookup(spec.Name); st != nil {
 		st.setConfigured(spec.ConcurrencyLimit())
 		return nil
 	}
-	next := make(map[string]*state, len(cur)+1)
-	for k, v := range cur {
-		next[k] = v
-	}
-	next[spec.Name] = newState(spec)
-	m.states.Store(&next)
+	m.states.Store(spec.Name, newState(spec))
 	return nil
 }
 
@@ -191,19 +187,11 @@ func (m *Manager) OnRemove(_ context.Context, fn string) error {
 func (m *Manager) removeState(fn string) *state {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur := *m.states.Load()
-	st := cur[fn]
-	if st == nil {
+	v, ok := m.states.LoadAndDelete(fn)
+	if !ok {
 		return nil
 	}
-	next := make(map[string]*state, len(cur))
-	for k, v := range cur {
-		if k != fn {
-			next[k] = v
-		}
-	}
-	m.states.Store(&next)
-	return st
+	return v.(*state)
 }
 
 // --- ScalingMetricsSource ---

@@ -38,83 +38,57 @@ func (r *Registered) Target() deploy.Target {
 
 // Registry is the concurrent name → *Registered map. Names are case-sensitive exact keys.
 //
-// It is copy-on-write behind an atomic pointer: Get is one atomic load plus a map lookup, with no
-// lock and no allocation, because it sits on every invocation's hot path; writes (register and
-// remove, rare) copy the map under a mutex, which is O(n) in the number of functions.
+// It is a sync.Map: Get is a lock-free read with no allocation, because it sits on every
+// invocation's hot path, and writes touch one entry. (A copy-on-write map made every
+// registration O(n) and left O(n) garbage behind: registering 10,000 functions copied 50
+// million entries.) List sorts a snapshot, which only GET /v1/functions and the autoscaler's
+// tick need.
 type Registry struct {
-	mu  sync.Mutex // serializes writers only
-	cur atomic.Pointer[snapshot]
-}
-
-// snapshot is one immutable version of the registry; sorted backs List (D14) without sorting on
-// every read.
-type snapshot struct {
-	byName map[string]*Registered
-	sorted []*Registered
+	byName sync.Map // name → *Registered
+	n      atomic.Int64
 }
 
 // New returns an empty Registry.
-func New() *Registry {
-	r := &Registry{}
-	r.cur.Store(&snapshot{byName: map[string]*Registered{}})
-	return r
-}
+func New() *Registry { return &Registry{} }
 
 // Get returns the function registered under name.
 func (r *Registry) Get(name string) (*Registered, bool) {
-	reg, ok := r.cur.Load().byName[name]
-	return reg, ok
+	v, ok := r.byName.Load(name)
+	if !ok {
+		return nil, false
+	}
+	return v.(*Registered), true
 }
 
 // List returns every registered function sorted by name (D14). The slice is the caller's.
 func (r *Registry) List() []*Registered {
-	return slices.Clone(r.cur.Load().sorted)
+	out := make([]*Registered, 0, r.n.Load())
+	r.byName.Range(func(_, v any) bool {
+		out = append(out, v.(*Registered))
+		return true
+	})
+	slices.SortFunc(out, func(a, b *Registered) int { return strings.Compare(a.Spec.Name, b.Spec.Name) })
+	return out
 }
 
 // Len returns the number of registered functions.
-func (r *Registry) Len() int { return len(r.cur.Load().byName) }
+func (r *Registry) Len() int { return int(r.n.Load()) }
 
 // Put stores reg under reg.Spec.Name, replacing any previous entry. It bypasses the per-name
-// lifecycle (no provisioning, no listeners): normal registration goes through Service.
+// lifecycle (no provisioning, no listeners): normal registration goes through Service, which
+// serializes writes of one name.
 func (r *Registry) Put(reg *Registered) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := r.cur.Load()
-	name := reg.Spec.Name
-	next := &snapshot{byName: make(map[string]*Registered, len(old.byName)+1)}
-	for k, v := range old.byName {
-		next.byName[k] = v
+	if _, replaced := r.byName.Swap(reg.Spec.Name, reg); !replaced {
+		r.n.Add(1)
 	}
-	next.byName[name] = reg
-	i, found := slices.BinarySearchFunc(old.sorted, name, compareName)
-	next.sorted = slices.Clone(old.sorted)
-	if found {
-		next.sorted[i] = reg
-	} else {
-		next.sorted = slices.Insert(next.sorted, i, reg)
-	}
-	r.cur.Store(next)
 }
 
 // Remove deletes name and returns what was stored. Like Put, it bypasses the lifecycle.
 func (r *Registry) Remove(name string) (*Registered, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := r.cur.Load()
-	reg, ok := old.byName[name]
+	v, ok := r.byName.LoadAndDelete(name)
 	if !ok {
 		return nil, false
 	}
-	next := &snapshot{byName: make(map[string]*Registered, len(old.byName))}
-	for k, v := range old.byName {
-		if k != name {
-			next.byName[k] = v
-		}
-	}
-	i, _ := slices.BinarySearchFunc(old.sorted, name, compareName)
-	next.sorted = slices.Delete(slices.Clone(old.sorted), i, i+1)
-	r.cur.Store(next)
-	return reg, true
+	r.n.Add(-1)
+	return v.(*Registered), true
 }
-
-func compareName(reg *Registered, name string) int { return strings.Compare(reg.Spec.Name, name) }
