@@ -6,7 +6,7 @@ STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 RUN_ARGS    ?=
 
-.PHONY: all build run test kube-binaries helm lint fmt vet staticcheck bench bench-smoke microbench docs clean
+.PHONY: all build build-lite run test kube-binaries helm lint fmt vet staticcheck bench bench-smoke microbench docs clean
 
 all: build
 
@@ -15,6 +15,11 @@ EXAMPLES    := word-stats json-transform
 build:
 	$(GO) build -o $(BIN)/control-plane ./cmd/control-plane
 	@for ex in $(EXAMPLES); do $(GO) build -o $(BIN)/examples/$$ex ./examples/$$ex || exit 1; done
+
+# A control plane without the Kubernetes client (no k8s backend, no image validator): a third of
+# the binary size and ~12 MiB idle RSS instead of ~32 MiB.
+build-lite:
+	$(GO) build -tags nok8s -o $(BIN)/control-plane-lite ./cmd/control-plane
 
 # The control plane with the embedded defaults, the process backend and the examples registered.
 run: build
@@ -43,6 +48,7 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags nok8s ./cmd/control-plane ./internal/controlplane
 
 staticcheck:
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

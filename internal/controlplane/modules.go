@@ -13,9 +13,7 @@ import (
 	"github.com/nanofaas/control-plane/internal/buildinfo"
 	"github.com/nanofaas/control-plane/internal/deploy"
 	"github.com/nanofaas/control-plane/internal/deploy/container"
-	"github.com/nanofaas/control-plane/internal/deploy/k8s"
 	"github.com/nanofaas/control-plane/internal/deploy/process"
-	"github.com/nanofaas/control-plane/internal/imagevalidator"
 	"github.com/nanofaas/control-plane/internal/metrics"
 	"github.com/nanofaas/control-plane/internal/modules"
 	"github.com/nanofaas/control-plane/internal/queue"
@@ -137,18 +135,7 @@ func (a *App) wireModules(core coreParts) (wiredModules, error) {
 	}
 
 	if set.Has(modules.K8sDeploymentProvider) {
-		p := k8s.NewDiscovered(k8s.ConfigFrom(a.cfg.K8s), a.log)
-		w.providers = append(w.providers, p)
-		if p.Available() {
-			a.loops = append(a.loops, p.Run)
-		}
-		// D23: validate images only for functions the k8s backend provisions, only when a cluster
-		// is reachable, and only when not switched off.
-		if cluster, ok := p.Cluster(); ok && set.Has(modules.ImageValidator) && a.cfg.ImageValidator.Enabled {
-			w.images = imagevalidator.New(imagevalidator.Config{
-				Namespace: imagevalidator.Namespace(a.cfg.K8s.Namespace, cluster.Namespace),
-			}, cluster.Client, a.log)
-		}
+		a.wireKubernetes(set, &w)
 	}
 
 	if set.Has(modules.ContainerDeploymentProvider) {
