@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"runtime/debug"
 	"testing"
-
 )
 
 func TestNew_IsExactlyTheReferenceBody(t *testing.T) {
