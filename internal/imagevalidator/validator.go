@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/nanofaas/control-plane/internal/deploy"
 	"github.com/nanofaas/control-plane/internal/deploy/k8s"
 	"github.com/nanofaas/control-plane/internal/failure"
 	"github.com/nanofaas/control-plane/internal/function"
@@ -185,30 +186,11 @@ func BuildPod(spec *function.Spec, name string) *corev1.Pod {
 // are trimmed (empty → "fn"), and the "imgval-<name>" part is truncated to fit.
 func PodName(fn string, nanotime int64) string {
 	suffix := strconv.FormatUint(uint64(nanotime), 36) // a negative clock still yields a valid name
-	base := podPrefix + normalize(fn)
+	base := podPrefix + deploy.NormalizeName(fn)
 	if limit := maxNameLength - len(suffix) - 1; len(base) > limit {
 		base = strings.TrimRight(base[:limit], "-")
 	}
 	return base + "-" + suffix
-}
-
-func normalize(fn string) string {
-	var b strings.Builder
-	b.Grow(len(fn))
-	dash := false
-	for _, r := range strings.ToLower(fn) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-			dash = false
-		} else if !dash {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	if s := strings.Trim(b.String(), "-"); s != "" {
-		return s
-	}
-	return "fn"
 }
 
 // Verdict is what a pod's status says about the image pull.

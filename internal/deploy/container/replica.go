@@ -25,30 +25,7 @@ type replica struct {
 
 // containerName is nanofaas-<normalized fn>-r<k>.
 func containerName(fn string, k int) string {
-	return "nanofaas-" + normalize(fn) + "-r" + strconv.Itoa(k)
-}
-
-// normalize lowercases name, turns every run of characters outside [a-z0-9-] (and of dashes)
-// into one dash and trims dashes; an empty result is "fn".
-func normalize(name string) string {
-	var b strings.Builder
-	b.Grow(len(name))
-	dash := false
-	for _, r := range strings.ToLower(name) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(r)
-			continue
-		}
-		dash = true
-	}
-	if b.Len() == 0 {
-		return "fn"
-	}
-	return b.String()
+	return "nanofaas-" + deploy.NormalizeName(fn) + "-r" + strconv.Itoa(k)
 }
 
 // containerEnv is the container's environment as KEY=VALUE: deploy.ReplicaEnv sorted by key (the
