@@ -3,6 +3,7 @@ package deploytest
 import (
 	"context"
 	"fmt"
+	"github.com/nanofaas/control-plane/internal/kubeclient"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/nanofaas/control-plane/internal/deploy/k8s"
@@ -222,7 +222,7 @@ func TestRole_GrantsExactlyTheCallsOfTheControlPlane(t *testing.T) {
 	rec := newCallRecorder()
 	cfg := rest.CopyConfig(c.RESTConfig)
 	cfg.Wrap(rec.wrap)
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubeclient.New(cfg) // the production client, so its calls are what is recorded
 	if err != nil {
 		t.Fatal(err)
 	}

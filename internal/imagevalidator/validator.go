@@ -15,12 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/nanofaas/control-plane/internal/deploy"
 	"github.com/nanofaas/control-plane/internal/deploy/k8s"
 	"github.com/nanofaas/control-plane/internal/failure"
 	"github.com/nanofaas/control-plane/internal/function"
+	"github.com/nanofaas/control-plane/internal/kubeclient"
 	"github.com/nanofaas/control-plane/internal/registry"
 )
 
@@ -68,14 +68,14 @@ func Namespace(configured, client string) string {
 // safe for concurrent use.
 type Validator struct {
 	cfg    Config
-	client kubernetes.Interface // nil → every validation is IMAGE_REGISTRY_UNAVAILABLE
+	client kubeclient.Interface // nil → every validation is IMAGE_REGISTRY_UNAVAILABLE
 	log    *slog.Logger
 }
 
 var _ registry.ImageValidator = (*Validator)(nil)
 
 // New returns a Validator creating probe pods through client.
-func New(cfg Config, client kubernetes.Interface, logger *slog.Logger) *Validator {
+func New(cfg Config, client kubeclient.Interface, logger *slog.Logger) *Validator {
 	if cfg.Namespace = strings.TrimSpace(cfg.Namespace); cfg.Namespace == "" {
 		cfg.Namespace = "default"
 	}
@@ -117,7 +117,7 @@ func (v *Validator) Validate(ctx context.Context, spec *function.Spec) error {
 		return failure.ImageRegistryUnavailable(image, "Kubernetes client unavailable")
 	}
 	pod := BuildPod(spec, PodName(spec.Name, v.cfg.Nanotime()))
-	pods := v.client.CoreV1().Pods(v.cfg.Namespace)
+	pods := v.client.Pods(v.cfg.Namespace)
 	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return failure.ImageRegistryUnavailable(image, "Kubernetes API error creating validation pod: "+err.Error())
 	}
@@ -150,7 +150,7 @@ func (v *Validator) Validate(ctx context.Context, spec *function.Spec) error {
 func (v *Validator) deletePod(ctx context.Context, name string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
 	defer cancel()
-	err := v.client.CoreV1().Pods(v.cfg.Namespace).Delete(ctx, name,
+	err := v.client.Pods(v.cfg.Namespace).Delete(ctx, name,
 		metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))})
 	if err != nil && !apierrors.IsNotFound(err) {
 		v.log.Warn("cannot delete image validation pod", "pod", name, "namespace", v.cfg.Namespace, "err", err)

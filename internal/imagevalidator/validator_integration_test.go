@@ -3,6 +3,7 @@ package imagevalidator
 import (
 	"context"
 	"errors"
+	"github.com/nanofaas/control-plane/internal/kubeclient/kubeclienttest"
 	"testing"
 	"time"
 
@@ -62,7 +63,7 @@ func TestIntegration_ValidateOutcomesAgainstRealAPIServer(t *testing.T) {
 			for i := range tc.status.ContainerStatuses {
 				tc.status.ContainerStatuses[i].Image = img
 			}
-			v := New(Config{Namespace: ns, PollInterval: 10 * time.Millisecond, Timeout: 20 * time.Second}, c.Clientset, nil)
+			v := New(Config{Namespace: ns, PollInterval: 10 * time.Millisecond, Timeout: 20 * time.Second}, kubeclienttest.FromClientset(c.Clientset), nil)
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			named := kubelet(ctx, t, c.Clientset, ns, "echo", tc.status)
@@ -93,7 +94,7 @@ func TestIntegration_ValidateOutcomesAgainstRealAPIServer(t *testing.T) {
 func TestIntegration_ValidateTimesOutAndDeletesPod(t *testing.T) {
 	c := kube.Cluster(t)
 	ns := c.Namespace(t)
-	v := New(Config{Namespace: ns, PollInterval: 10 * time.Millisecond, Timeout: 200 * time.Millisecond}, c.Clientset, nil)
+	v := New(Config{Namespace: ns, PollInterval: 10 * time.Millisecond, Timeout: 200 * time.Millisecond}, kubeclienttest.FromClientset(c.Clientset), nil)
 	err := v.Validate(t.Context(), deploymentSpec("echo", "img:1"))
 	wantImageError(t, err, "IMAGE_REGISTRY_UNAVAILABLE", 503, "Unable to validate image in registry: img:1 (Timed out waiting for image pull)")
 	pods, lerr := c.Clientset.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
@@ -104,7 +105,7 @@ func TestIntegration_ValidateTimesOutAndDeletesPod(t *testing.T) {
 
 func TestIntegration_APIErrorIs503NotInternalError(t *testing.T) {
 	c := kube.Cluster(t)
-	v := New(Config{Namespace: "no-such-namespace"}, c.Clientset, nil)
+	v := New(Config{Namespace: "no-such-namespace"}, kubeclienttest.FromClientset(c.Clientset), nil)
 	err := v.Validate(t.Context(), deploymentSpec("echo", "img:1"))
 	var iv *failure.ImageValidation
 	if !errors.As(err, &iv) || iv.Status != 503 || iv.Code != "IMAGE_REGISTRY_UNAVAILABLE" {

@@ -3,6 +3,7 @@ package imagevalidator
 import (
 	"context"
 	"errors"
+	"github.com/nanofaas/control-plane/internal/kubeclient/kubeclienttest"
 	"reflect"
 	"regexp"
 	"strings"
@@ -87,7 +88,7 @@ func newHarness(t *testing.T, statuses ...corev1.PodStatus) *harness {
 		return true, pod, nil
 	})
 	clock := &fakeClock{now: time.Unix(1000, 0)}
-	v := New(Config{Namespace: "fns", Now: clock.Now, Wait: clock.Wait, Nanotime: func() int64 { return 36*36 + 1 }}, client, nil)
+	v := New(Config{Namespace: "fns", Now: clock.Now, Wait: clock.Wait, Nanotime: func() int64 { return 36*36 + 1 }}, kubeclienttest.FromClientset(client), nil)
 	return &harness{v: v, client: client, clock: clock}
 }
 
@@ -312,7 +313,7 @@ func TestValidate_RealTimerHonoursShortIntervals(t *testing.T) {
 	client.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: a.(k8stesting.GetAction).GetName()}, Status: waiting("ContainerCreating", "")}, nil
 	})
-	v := New(Config{PollInterval: time.Millisecond, Timeout: 20 * time.Millisecond}, client, nil)
+	v := New(Config{PollInterval: time.Millisecond, Timeout: 20 * time.Millisecond}, kubeclienttest.FromClientset(client), nil)
 	start := time.Now()
 	err := v.Validate(context.Background(), deploymentSpec("echo", "img"))
 	wantImageError(t, err, "IMAGE_REGISTRY_UNAVAILABLE", 503, "Unable to validate image in registry: img (Timed out waiting for image pull)")

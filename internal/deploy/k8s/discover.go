@@ -8,9 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/nanofaas/control-plane/internal/kubeclient"
 )
 
 // ServiceAccountDir is where Kubernetes mounts a pod's service-account credentials.
@@ -36,7 +37,7 @@ func DefaultSources() Sources {
 // Cluster is a discovered cluster configuration.
 type Cluster struct {
 	REST   *rest.Config
-	Client kubernetes.Interface
+	Client kubeclient.Interface
 	// Namespace is the client's own namespace: the service account's in a pod, the current
 	// context's from a kubeconfig ("" when the context sets none).
 	Namespace string
@@ -66,7 +67,7 @@ func Discover(src Sources) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cl.Client, err = kubernetes.NewForConfig(cl.REST); err != nil {
+	if cl.Client, err = kubeclient.New(cl.REST); err != nil {
 		return nil, fmt.Errorf("k8s: client from %s: %w", cl.Source, err)
 	}
 	return cl, nil

@@ -21,16 +21,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/nanofaas/control-plane/internal/config"
 	"github.com/nanofaas/control-plane/internal/deploy"
 	"github.com/nanofaas/control-plane/internal/failure"
 	"github.com/nanofaas/control-plane/internal/function"
+	"github.com/nanofaas/control-plane/internal/kubeclient"
 )
 
 // cleanupTimeout bounds the best-effort removal of a part-way provisioning.
@@ -60,14 +60,13 @@ func ConfigFrom(c config.K8s) Config {
 // serializes operations per name), so it is safe for concurrent use.
 type Provider struct {
 	cfg     Config
-	client  kubernetes.Interface // nil = unavailable
+	client  kubeclient.Interface // nil = unavailable
 	cluster *Cluster             // set by NewDiscovered
 	log     *slog.Logger
 
-	factory informers.SharedInformerFactory
-	synced  cache.InformerSynced
-	lister  appslisters.DeploymentLister
-	running atomic.Bool // Run may be called once
+	// informer caches the namespace's app=nanofaas Deployments for ReadyReplicas.
+	informer cache.SharedIndexInformer
+	running  atomic.Bool // Run may be called once
 }
 
 var _ deploy.Provider = (*Provider)(nil)
@@ -75,7 +74,7 @@ var _ deploy.Provider = (*Provider)(nil)
 // New returns a provider over client in cfg.Namespace. A nil client gives a provider that exists
 // but reports Available() == false. Call Run to keep the ready-replica cache; until it has
 // synced, ReadyReplicas reads the API directly.
-func New(cfg Config, client kubernetes.Interface, logger *slog.Logger) *Provider {
+func New(cfg Config, client kubeclient.Interface, logger *slog.Logger) *Provider {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,14 +83,19 @@ func New(cfg Config, client kubernetes.Interface, logger *slog.Logger) *Provider
 	}
 	p := &Provider{cfg: cfg, client: client, log: logger.With("backend", deploy.BackendK8s)}
 	if client != nil {
-		p.factory = informers.NewSharedInformerFactoryWithOptions(client, 0,
-			informers.WithNamespace(cfg.Namespace),
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-				o.LabelSelector = labels.Set{LabelApp: AppValue}.String()
-			}))
-		deployments := p.factory.Apps().V1().Deployments()
-		p.synced = deployments.Informer().HasSynced // registers the informer before Start
-		p.lister = deployments.Lister()
+		deployments := client.Deployments(cfg.Namespace)
+		selector := labels.Set{LabelApp: AppValue}.String()
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				o.LabelSelector = selector
+				return deployments.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.LabelSelector = selector
+				return deployments.Watch(ctx, o)
+			},
+		}
+		p.informer = cache.NewSharedIndexInformer(lw, &appsv1.Deployment{}, 0, cache.Indexers{})
 	}
 	return p
 }
@@ -141,26 +145,24 @@ func (p *Provider) Supports(spec *function.Spec) bool {
 // Run keeps the Deployment cache of the namespace (label app=nanofaas) until ctx ends, then
 // stops its goroutines and returns ctx.Err(). Without a client it only waits for ctx.
 func (p *Provider) Run(ctx context.Context) error {
-	if p.factory == nil {
+	if p.informer == nil {
 		<-ctx.Done()
 		return ctx.Err()
 	}
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("k8s: provider Run called more than once")
 	}
-	p.factory.Start(ctx.Done())
-	<-ctx.Done()
-	p.factory.Shutdown() // waits for the informer goroutines
+	p.informer.RunWithContext(ctx) // returns once its goroutines have stopped
 	return ctx.Err()
 }
 
 // WaitForCacheSync blocks until the ready-replica cache has synced or ctx ends; it reports
 // whether it synced. Run must be running.
 func (p *Provider) WaitForCacheSync(ctx context.Context) bool {
-	if p.synced == nil {
+	if p.informer == nil {
 		return false
 	}
-	return cache.WaitForCacheSync(ctx.Done(), p.synced)
+	return cache.WaitForCacheSync(ctx.Done(), p.informer.HasSynced)
 }
 
 // Provision reconciles the function's Deployment, Service and HPA (created, or JSON-merge-patched
@@ -193,7 +195,7 @@ func (p *Provider) Provision(ctx context.Context, spec *function.Spec) (deploy.P
 
 func (p *Provider) reconcile(ctx context.Context, spec *function.Spec, dep *appsv1.Deployment) error {
 	ns, name := p.cfg.Namespace, ObjectName(spec.Name)
-	deployments := p.client.AppsV1().Deployments(ns)
+	deployments := p.client.Deployments(ns)
 	if err := createOrPatch(ctx, "Deployment", ns, name, dep,
 		func() error { _, err := deployments.Create(ctx, dep, metav1.CreateOptions{}); return err },
 		func(b []byte) error {
@@ -203,7 +205,7 @@ func (p *Provider) reconcile(ctx context.Context, spec *function.Spec, dep *apps
 		return err
 	}
 	svc := BuildService(spec.Name)
-	services := p.client.CoreV1().Services(ns)
+	services := p.client.Services(ns)
 	if err := createOrPatch(ctx, "Service", ns, name, svc,
 		func() error { _, err := services.Create(ctx, svc, metav1.CreateOptions{}); return err },
 		func(b []byte) error {
@@ -212,7 +214,7 @@ func (p *Provider) reconcile(ctx context.Context, spec *function.Spec, dep *apps
 		}); err != nil {
 		return err
 	}
-	hpas := p.client.AutoscalingV2().HorizontalPodAutoscalers(ns)
+	hpas := p.client.HorizontalPodAutoscalers(ns)
 	hpa := BuildHPA(spec)
 	if hpa == nil {
 		return ignoreNotFound(hpas.Delete(ctx, name, metav1.DeleteOptions{}), "delete", "HorizontalPodAutoscaler", ns, name)
@@ -254,15 +256,15 @@ func (p *Provider) Deprovision(ctx context.Context, name string) error {
 	}
 	ns, obj := p.cfg.Namespace, ObjectName(name)
 	opts := metav1.DeleteOptions{}
-	if err := ignoreNotFound(p.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(ctx, obj, opts),
+	if err := ignoreNotFound(p.client.HorizontalPodAutoscalers(ns).Delete(ctx, obj, opts),
 		"delete", "HorizontalPodAutoscaler", ns, obj); err != nil {
 		return err
 	}
-	if err := ignoreNotFound(p.client.CoreV1().Services(ns).Delete(ctx, obj, opts),
+	if err := ignoreNotFound(p.client.Services(ns).Delete(ctx, obj, opts),
 		"delete", "Service", ns, obj); err != nil {
 		return err
 	}
-	if err := ignoreNotFound(p.client.AppsV1().Deployments(ns).Delete(ctx, obj, opts),
+	if err := ignoreNotFound(p.client.Deployments(ns).Delete(ctx, obj, opts),
 		"delete", "Deployment", ns, obj); err != nil {
 		return err
 	}
@@ -285,7 +287,7 @@ func (p *Provider) SetReplicas(ctx context.Context, name string, replicas int) e
 		ObjectMeta: metav1.ObjectMeta{Name: obj, Namespace: ns},
 		Spec:       autoscalingv1.ScaleSpec{Replicas: int32(replicas)},
 	}
-	if _, err := p.client.AppsV1().Deployments(ns).UpdateScale(ctx, obj, scale, metav1.UpdateOptions{}); err != nil {
+	if _, err := p.client.Deployments(ns).UpdateScale(ctx, obj, scale, metav1.UpdateOptions{}); err != nil {
 		if apierrors.IsNotFound(err) {
 			return failure.Unavailablef("Deployment '%s' not found in namespace '%s'", obj, ns)
 		}
@@ -301,17 +303,17 @@ func (p *Provider) ReadyReplicas(ctx context.Context, name string) (int, error) 
 		return 0, err
 	}
 	ns, obj := p.cfg.Namespace, ObjectName(name)
-	if p.synced() {
-		d, err := p.lister.Deployments(ns).Get(obj)
-		if apierrors.IsNotFound(err) {
-			return 0, nil
-		}
+	if p.informer.HasSynced() {
+		item, exists, err := p.informer.GetIndexer().GetByKey(ns + "/" + obj)
 		if err != nil {
 			return 0, err
 		}
-		return int(d.Status.ReadyReplicas), nil
+		if !exists {
+			return 0, nil
+		}
+		return int(item.(*appsv1.Deployment).Status.ReadyReplicas), nil
 	}
-	d, err := p.client.AppsV1().Deployments(ns).Get(ctx, obj, metav1.GetOptions{})
+	d, err := p.client.Deployments(ns).Get(ctx, obj, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return 0, nil
 	}

@@ -3,6 +3,7 @@ package k8s
 import (
 	"context"
 	"errors"
+	"github.com/nanofaas/control-plane/internal/kubeclient/kubeclienttest"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ func realProvider(t *testing.T) (*Provider, kubernetes.Interface, string) {
 	c := kube.Cluster(t)
 	ns := c.Namespace(t)
 	return New(Config{Namespace: ns, CallbackURL: "http://control-plane." + ns + ".svc.cluster.local:8080/v1/internal/executions"},
-		c.Clientset, nil), c.Clientset, ns
+		kubeclienttest.FromClientset(c.Clientset), nil), c.Clientset, ns
 }
 
 // runCache runs p's informer for the rest of the test and waits for it to sync.
@@ -356,7 +357,7 @@ func TestIntegration_RejectedProvisioningLeavesNothingBehind(t *testing.T) {
 
 func TestIntegration_MissingNamespaceIsUnavailable(t *testing.T) {
 	c := kube.Cluster(t)
-	p := New(Config{Namespace: "no-such-namespace"}, c.Clientset, nil)
+	p := New(Config{Namespace: "no-such-namespace"}, kubeclienttest.FromClientset(c.Clientset), nil)
 	_, err := p.Provision(t.Context(), resolved("echo"))
 	if !failure.IsKind(err, failure.Unavailable) || !strings.Contains(err.Error(), "namespace 'no-such-namespace'") {
 		t.Fatalf("err = %v, want Unavailable naming the namespace", err)

@@ -3,6 +3,7 @@ package k8s
 import (
 	"context"
 	"errors"
+	"github.com/nanofaas/control-plane/internal/kubeclient/kubeclienttest"
 	"reflect"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ func newFake(t *testing.T, objs ...runtime.Object) (*Provider, *fake.Clientset) 
 		d.Spec.Replicas = &scale.Spec.Replicas
 		return true, scale, client.Tracker().Update(deploymentsGVR, d, a.GetNamespace())
 	})
-	p := New(Config{Namespace: testNS, CallbackURL: "http://cb"}, client, nil)
+	p := New(Config{Namespace: testNS, CallbackURL: "http://cb"}, kubeclienttest.FromClientset(client), nil)
 	return p, client
 }
 
@@ -476,7 +477,7 @@ func BenchmarkReadyReplicas_Cached(b *testing.B) {
 	dep, _ := BuildDeployment(resolved("echo"), Config{})
 	dep.Namespace = testNS
 	dep.Status.ReadyReplicas = 2
-	p := New(Config{Namespace: testNS}, fake.NewClientset(dep), nil)
+	p := New(Config{Namespace: testNS}, kubeclienttest.FromClientset(fake.NewClientset(dep)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
