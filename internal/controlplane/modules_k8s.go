@@ -9,7 +9,7 @@ import (
 )
 
 // wireKubernetes adds the k8s provider and, when selected, the image validator. Builds tagged
-// nok8s leave out client-go (and ~20 MiB of resident binary pages) and cannot do this.
+// nok8s leave out the Kubernetes client (about half the binary) and cannot do this.
 func (a *App) wireKubernetes(set modules.Set, w *wiredModules) {
 	p := k8s.NewDiscovered(k8s.ConfigFrom(a.cfg.K8s), a.log)
 	w.providers = append(w.providers, p)

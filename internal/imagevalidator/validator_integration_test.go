@@ -3,7 +3,8 @@ package imagevalidator
 import (
 	"context"
 	"errors"
-	"github.com/nanofaas/control-plane/internal/kubeclient/kubeclienttest"
+	"github.com/nanofaas/control-plane/internal/kubeclient"
+	"github.com/nanofaas/control-plane/internal/kubetest"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestIntegration_ValidateOutcomesAgainstRealAPIServer(t *testing.T) {
 			for i := range tc.status.ContainerStatuses {
 				tc.status.ContainerStatuses[i].Image = img
 			}
-			v := New(Config{Namespace: ns, PollInterval: 10 * time.Millisecond, Timeout: 20 * time.Second}, kubeclienttest.FromClientset(c.Clientset), nil)
+			v := New(Config{Namespace: ns, PollInterval: 10 * time.Millisecond, Timeout: 20 * time.Second}, productionClient(t, c), nil)
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			named := kubelet(ctx, t, c.Clientset, ns, "echo", tc.status)
@@ -94,7 +95,7 @@ func TestIntegration_ValidateOutcomesAgainstRealAPIServer(t *testing.T) {
 func TestIntegration_ValidateTimesOutAndDeletesPod(t *testing.T) {
 	c := kube.Cluster(t)
 	ns := c.Namespace(t)
-	v := New(Config{Namespace: ns, PollInterval: 10 * time.Millisecond, Timeout: 200 * time.Millisecond}, kubeclienttest.FromClientset(c.Clientset), nil)
+	v := New(Config{Namespace: ns, PollInterval: 10 * time.Millisecond, Timeout: 200 * time.Millisecond}, productionClient(t, c), nil)
 	err := v.Validate(t.Context(), deploymentSpec("echo", "img:1"))
 	wantImageError(t, err, "IMAGE_REGISTRY_UNAVAILABLE", 503, "Unable to validate image in registry: img:1 (Timed out waiting for image pull)")
 	pods, lerr := c.Clientset.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
@@ -105,11 +106,22 @@ func TestIntegration_ValidateTimesOutAndDeletesPod(t *testing.T) {
 
 func TestIntegration_APIErrorIs503NotInternalError(t *testing.T) {
 	c := kube.Cluster(t)
-	v := New(Config{Namespace: "no-such-namespace"}, kubeclienttest.FromClientset(c.Clientset), nil)
+	v := New(Config{Namespace: "no-such-namespace"}, productionClient(t, c), nil)
 	err := v.Validate(t.Context(), deploymentSpec("echo", "img:1"))
 	var iv *failure.ImageValidation
 	if !errors.As(err, &iv) || iv.Status != 503 || iv.Code != "IMAGE_REGISTRY_UNAVAILABLE" {
 		t.Fatalf("err = %v, want 503 IMAGE_REGISTRY_UNAVAILABLE", err)
 	}
 	t.Log(iv.Message)
+}
+
+// productionClient is the control plane's own lean client for the test cluster, so these tests
+// exercise the code the binary runs, not client-go's typed clientset.
+func productionClient(t testing.TB, c *kubetest.Cluster) kubeclient.Interface {
+	t.Helper()
+	client, err := kubeclient.New(c.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }

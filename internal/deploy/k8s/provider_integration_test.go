@@ -3,7 +3,8 @@ package k8s
 import (
 	"context"
 	"errors"
-	"github.com/nanofaas/control-plane/internal/kubeclient/kubeclienttest"
+	"github.com/nanofaas/control-plane/internal/kubeclient"
+	"github.com/nanofaas/control-plane/internal/kubetest"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func realProvider(t *testing.T) (*Provider, kubernetes.Interface, string) {
 	c := kube.Cluster(t)
 	ns := c.Namespace(t)
 	return New(Config{Namespace: ns, CallbackURL: "http://control-plane." + ns + ".svc.cluster.local:8080/v1/internal/executions"},
-		kubeclienttest.FromClientset(c.Clientset), nil), c.Clientset, ns
+		productionClient(t, c), nil), c.Clientset, ns
 }
 
 // runCache runs p's informer for the rest of the test and waits for it to sync.
@@ -357,9 +358,20 @@ func TestIntegration_RejectedProvisioningLeavesNothingBehind(t *testing.T) {
 
 func TestIntegration_MissingNamespaceIsUnavailable(t *testing.T) {
 	c := kube.Cluster(t)
-	p := New(Config{Namespace: "no-such-namespace"}, kubeclienttest.FromClientset(c.Clientset), nil)
+	p := New(Config{Namespace: "no-such-namespace"}, productionClient(t, c), nil)
 	_, err := p.Provision(t.Context(), resolved("echo"))
 	if !failure.IsKind(err, failure.Unavailable) || !strings.Contains(err.Error(), "namespace 'no-such-namespace'") {
 		t.Fatalf("err = %v, want Unavailable naming the namespace", err)
 	}
+}
+
+// productionClient is the control plane's own lean client for the test cluster, so these tests
+// exercise the code the binary runs, not client-go's typed clientset.
+func productionClient(t testing.TB, c *kubetest.Cluster) kubeclient.Interface {
+	t.Helper()
+	client, err := kubeclient.New(c.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
