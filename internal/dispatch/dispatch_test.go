@@ -103,7 +103,7 @@ func TestAppendJSONString_RoundTripsThroughEncodingJSON(t *testing.T) {
 		{in: "bad \xff\xfe utf8 \xe6\x97", want: "bad \ufffd\ufffd utf8 \ufffd\ufffd"},
 	}
 	for _, tc := range tests {
-		for _, enc := range [][]byte{appendJSONString(nil, tc.in), appendJSONString(nil, []byte(tc.in))} {
+		for _, enc := range [][]byte{execution.AppendJSONString(nil, tc.in), execution.AppendJSONString(nil, []byte(tc.in))} {
 			var got string
 			if err := json.Unmarshal(enc, &got); err != nil {
 				t.Fatalf("%q encoded to invalid JSON %s: %v", tc.in, enc, err)

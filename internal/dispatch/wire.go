@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/nanofaas/control-plane/internal/execution"
 )
@@ -40,73 +39,13 @@ func encodeRequest(req *execution.Request) []byte {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendJSONString(b, k)
+			b = execution.AppendJSONString(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, v)
+			b = execution.AppendJSONString(b, v)
 		}
 		b = append(b, '}')
 	}
 	return append(b, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal. Like Jackson it escapes only what JSON
-// requires; invalid UTF-8 becomes U+FFFD, as Java's UTF-8 decoding would make it.
-func appendJSONString[T string | []byte](dst []byte, s T) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := decodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// decodeRune decodes the first UTF-8 sequence of s without converting between string and []byte.
-func decodeRune[T string | []byte](s T) (rune, int) {
-	switch v := any(s).(type) {
-	case string:
-		return utf8.DecodeRuneInString(v)
-	case []byte:
-		return utf8.DecodeRune(v)
-	}
-	return utf8.RuneError, 1
 }
 
 // mediaKind is how a response Content-Type is decoded.
@@ -186,7 +125,7 @@ func decodeSuccess(contentType string, body []byte) (execution.Result, bool) {
 	}
 	switch kind {
 	case mediaText:
-		return execution.SuccessResult(appendJSONString(make([]byte, 0, len(body)+2), body)), true
+		return execution.SuccessResult(execution.AppendJSONString(make([]byte, 0, len(body)+2), body)), true
 	case mediaJSON:
 		raw := bytes.TrimSpace(body)
 		if len(raw) == 0 { // whitespace only: no JSON value at all, same as an empty body
@@ -206,7 +145,7 @@ func decodeSuccess(contentType string, body []byte) (execution.Result, bool) {
 		if raw := bytes.TrimSpace(body); json.Valid(raw) {
 			return execution.SuccessResult(bytes.Clone(raw)), true
 		}
-		return execution.SuccessResult(appendJSONString(make([]byte, 0, len(body)+2), body)), true
+		return execution.SuccessResult(execution.AppendJSONString(make([]byte, 0, len(body)+2), body)), true
 	case mediaInvalid:
 		return execution.ErrorResult(CodePoolError, "Invalid mime type \""+contentType+"\""), false
 	default:

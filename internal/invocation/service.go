@@ -1,7 +1,6 @@
 package invocation
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -328,9 +327,9 @@ func (s *Service) callDispatcher(task *execution.Task) (dr execution.DispatchRes
 // being re-scanned and compacted by encoding/json.
 func (r Response) AppendJSON(b []byte) []byte {
 	b = append(b, `{"executionId":`...)
-	b = appendJSONString(b, r.ExecutionID)
+	b = execution.AppendJSONString(b, r.ExecutionID)
 	b = append(b, `,"status":`...)
-	b = appendJSONString(b, r.Status)
+	b = execution.AppendJSONString(b, r.Status)
 	b = append(b, `,"output":`...)
 	if len(r.Output) == 0 {
 		b = append(b, "null"...)
@@ -342,32 +341,10 @@ func (r Response) AppendJSON(b []byte) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, `{"code":`...)
-		b = appendJSONString(b, r.Error.Code)
+		b = execution.AppendJSONString(b, r.Error.Code)
 		b = append(b, `,"message":`...)
-		b = appendJSONString(b, r.Error.Message)
+		b = execution.AppendJSONString(b, r.Error.Message)
 		b = append(b, '}')
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string. Ids and statuses are plain ASCII and take the
-// fast path; anything else (error messages) goes through encoding/json, without HTML escaping.
-func appendJSONString(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
