@@ -3,7 +3,6 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/nanofaas/control-plane/internal/config"
 	"github.com/nanofaas/control-plane/internal/kubetest"
 )
@@ -23,15 +20,7 @@ import (
 var kube kubetest.Shared
 
 func TestMain(m *testing.M) {
-	code := kube.Run(m)
-	if code == 0 {
-		// klog starts its flush daemon in init; it is not ours to stop.
-		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(kube.RunCheckingLeaks(m))
 }
 
 // startApp runs a control plane on free ports with the given extra configuration flags.

@@ -1,11 +1,8 @@
 package imagevalidator
 
 import (
-	"fmt"
 	"os"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/nanofaas/control-plane/internal/kubetest"
 )
@@ -15,13 +12,5 @@ import (
 var kube kubetest.Shared
 
 func TestMain(m *testing.M) {
-	code := kube.Run(m)
-	if code == 0 {
-		// klog starts its flush daemon in init; it is not ours to stop.
-		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(kube.RunCheckingLeaks(m))
 }

@@ -1,12 +1,10 @@
 package kubeclient_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -23,14 +21,7 @@ import (
 var kube kubetest.Shared
 
 func TestMain(m *testing.M) {
-	code := kube.Run(m)
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(kube.RunCheckingLeaks(m))
 }
 
 func int32p(v int32) *int32 { return &v }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Shared starts one cluster per test binary on first use and stops it when
@@ -59,6 +61,19 @@ func (s *Shared) start(bins binaries) (*Cluster, error) {
 func (s *Shared) Run(m *testing.M) int {
 	code := m.Run()
 	s.Stop()
+	return code
+}
+
+// RunCheckingLeaks is Run followed by a goroutine-leak check (goleak), failing a passing run
+// that leaked. klog's flush daemon, started by its package init, is not the tests' to stop.
+func (s *Shared) RunCheckingLeaks(m *testing.M) int {
+	code := s.Run(m)
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
 	return code
 }
 
