@@ -42,9 +42,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		writeInternalError(w, nil, err)
 		return
 	}
-	w.Header().Set("Content-Type", contentTypeJSON)
-	w.WriteHeader(status)
-	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	writeRaw(w, status, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 // writeRaw writes an already encoded JSON body.
