@@ -94,10 +94,7 @@ func writeInternalError(w http.ResponseWriter, r *http.Request, err error) {
 		attrs = append(attrs, "method", r.Method, "path", r.URL.Path)
 	}
 	slog.Error("unexpected error while handling request", attrs...)
-	body := `{"error":"INTERNAL_ERROR","message":"An unexpected error occurred"}`
-	w.Header().Set("Content-Type", contentTypeJSON)
-	w.WriteHeader(http.StatusInternalServerError)
-	_, _ = io.WriteString(w, body)
+	writeRaw(w, http.StatusInternalServerError, []byte(`{"error":"INTERNAL_ERROR","message":"An unexpected error occurred"}`))
 }
 
 // writeClassifiedError maps the core's classified failures: IllegalArgument → 400 text,
