@@ -19,6 +19,11 @@ import (
 	"github.com/nanofaas/control-plane/fnruntime"
 )
 
+// childShutdownBudget bounds a child's graceful shutdown. It must exceed 5 s: net/http's Shutdown
+// waits for a connection that was opened but never sent a request until it is 5 s old (a load
+// client's transport leaves such speculative dials in its pool), so a 5 s budget races that rule.
+const childShutdownBudget = 10 * time.Second
+
 // Control routes of the runtime child (on their own listener, so the function port serves
 // exactly what fnruntime serves in production).
 const (
@@ -103,14 +108,14 @@ func runRuntimeChild(ctx context.Context, stdout io.Writer, log *slog.Logger) er
 	// No CALLBACK_URL: POOL functions are completed from the HTTP response alone, and a callback
 	// per invocation would double the control plane's work in this benchmark.
 	rt := fnruntime.New(rec.handle, fnruntime.Config{Timeout: fnruntime.DefaultTimeout},
-		fnruntime.WithLogger(log), fnruntime.WithShutdownGrace(5*time.Second))
+		fnruntime.WithLogger(log), fnruntime.WithShutdownGrace(childShutdownBudget))
 	ctl := &http.Server{Handler: rec.routes(), ReadHeaderTimeout: 10 * time.Second}
 
 	fmt.Fprintf(stdout, "%s%s %s\n", listenPrefix, fnLn.Addr(), ctlLn.Addr())
 	ctlErr := make(chan error, 1)
 	go func() { ctlErr <- ctl.Serve(ctlLn) }()
 	err = rt.Serve(ctx, fnLn) // returns after ctx ends and a graceful shutdown
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), childShutdownBudget)
 	defer cancel()
 	err = errors.Join(err, ctl.Shutdown(sctx))
 	if e := <-ctlErr; !errors.Is(e, http.ErrServerClosed) {
@@ -156,7 +161,7 @@ func runProxyChild(ctx context.Context, stdout io.Writer, log *slog.Logger, targ
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), childShutdownBudget)
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	if e := <-served; !errors.Is(e, http.ErrServerClosed) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -150,5 +151,36 @@ func TestBufferPool_ReusesReturnedBuffersUpToItsBound(t *testing.T) {
 	p.Put(make([]byte, 16)) // over the bound: dropped, must not block
 	if b := p.Get(); b[0] != 'x' {
 		t.Error("returned buffer was not reused")
+	}
+}
+
+// An opened-but-unused connection (what a load client's transport leaves after a speculative
+// dial) holds net/http's Shutdown for 5 s; the children's shutdown budget must outlast that rule
+// and still report a clean stop.
+func TestChildren_StopCleanlyWithAnUnusedConnectionOpen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out net/http's 5 s rule for new connections")
+	}
+	target := httptest.NewServer(http.NotFoundHandler())
+	defer target.Close()
+	for name, runChild := range map[string]func(context.Context, io.Writer) error{
+		"runtime": func(ctx context.Context, stdout io.Writer) error { return runRuntimeChild(ctx, stdout, quietLogger()) },
+		"proxy": func(ctx context.Context, stdout io.Writer) error {
+			return runProxyChild(ctx, stdout, quietLogger(), target.URL)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			addrs, stop := startInProcess(t, runChild)
+			conn, err := net.Dial("tcp", addrs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			time.Sleep(50 * time.Millisecond) // let the server accept it
+			if err := stop(); err != nil {
+				t.Errorf("stop with an unused connection open: %v", err)
+			}
+		})
 	}
 }

@@ -275,11 +275,14 @@ func (h *harness) startHelpers(ctx context.Context) error {
 	return nil
 }
 
+// stopHelpers stops the proxy and runtime children. The load clients' idle connections are closed
+// first: an unused one would hold a child's graceful shutdown for 5 s (see childShutdownBudget).
 func (h *harness) stopHelpers() error {
+	h.closeClients()
 	var errs []error
 	for _, c := range []*child{h.proxy, h.runtime} {
 		if c != nil {
-			errs = append(errs, c.stop(10*time.Second))
+			errs = append(errs, c.stop(childShutdownBudget+5*time.Second))
 		}
 	}
 	h.proxy, h.runtime = nil, nil
