@@ -56,7 +56,8 @@ func runBench(ctx context.Context, opt *options, stdout io.Writer, log *slog.Log
 	h.res.Run = RunInfo{
 		Started: start, Smoke: opt.smoke, Rates: opt.rates, AsyncRates: opt.asyncRates,
 		DurationS: opt.duration.Seconds(), WarmupS: opt.warmup.Seconds(), StepDurationS: opt.stepDuration.Seconds(),
-		P99LimitMs: ms(opt.p99Limit), Workers: opt.workers, FnConcurrency: opt.fnConcurrency, Functions: opt.functions,
+		ConfirmFails: opt.confirm,
+		P99LimitMs:   ms(opt.p99Limit), Workers: opt.workers, FnConcurrency: opt.fnConcurrency, Functions: opt.functions,
 	}
 	if h.logDir, err = os.MkdirTemp("", "nanofaas-bench-"); err != nil {
 		return err
@@ -619,7 +620,7 @@ func (h *harness) stepPlan(rate float64) loadPlan {
 
 func (h *harness) searchLimits() searchLimits {
 	return searchLimits{start: h.opt.searchStart, min: max(1, h.opt.searchStart/64), max: h.opt.searchMax,
-		maxSteps: h.opt.searchSteps, precision: 0.1}
+		maxSteps: h.opt.searchSteps, precision: 0.1, confirm: h.opt.confirm}
 }
 
 // pause lets the processes settle between steps (GC, closing connections).

@@ -57,6 +57,7 @@ type options struct {
 	searchStart   float64
 	searchMax     float64
 	searchSteps   int
+	confirm       int
 	p99Limit      time.Duration
 	functions     int
 	startups      int
@@ -95,7 +96,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.stepWarmup, "step-warmup", 500*time.Millisecond, "warm-up per throughput-search step")
 	fs.Float64Var(&o.searchStart, "search-start", 1000, "first rate of the throughput search (req/s)")
 	fs.Float64Var(&o.searchMax, "search-max", 100000, "highest rate the throughput search tries (req/s)")
-	fs.IntVar(&o.searchSteps, "search-steps", 12, "most steps per throughput search")
+	fs.IntVar(&o.searchSteps, "search-steps", 12, "most rates tried per throughput search")
+	fs.IntVar(&o.confirm, "confirm-failures", 1, "re-runs of a failed throughput step before the rate counts as not sustained")
 	fs.DurationVar(&o.p99Limit, "p99-limit", 10*time.Millisecond, "a rate is sustained while p99 stays below this")
 	fs.IntVar(&o.functions, "functions", 10000, "functions registered for the memory footprint")
 	fs.IntVar(&o.startups, "startups", 5, "control-plane starts timed per configuration")
@@ -144,8 +146,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-rates, -duration, -step-duration and -workers must be positive")
 	case o.warmup < 0 || o.stepWarmup < 0 || o.settle < 0:
 		return nil, errors.New("-warmup, -step-warmup and -settle must not be negative")
-	case o.searchStart <= 0 || o.searchMax < o.searchStart || o.searchSteps <= 0:
-		return nil, errors.New("need 0 < -search-start ≤ -search-max and -search-steps > 0")
+	case o.searchStart <= 0 || o.searchMax < o.searchStart || o.searchSteps <= 0 || o.confirm < 0:
+		return nil, errors.New("need 0 < -search-start ≤ -search-max, -search-steps > 0 and -confirm-failures ≥ 0")
 	case o.startups <= 0 || o.functions < 0 || o.fnConcurrency <= 0 || o.fnQueueSize <= 0:
 		return nil, errors.New("-startups, -fn-concurrency and -fn-queue-size must be positive, -functions not negative")
 	}

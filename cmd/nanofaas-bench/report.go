@@ -41,6 +41,7 @@ type RunInfo struct {
 	DurationS     float64   `json:"durationSeconds"`
 	WarmupS       float64   `json:"warmupSeconds"`
 	StepDurationS float64   `json:"stepDurationSeconds"`
+	ConfirmFails  int       `json:"confirmFailures"`
 	P99LimitMs    float64   `json:"p99LimitMs"`
 	Workers       int       `json:"workers"`
 	FnConcurrency int       `json:"fnConcurrency"`
@@ -218,10 +219,11 @@ func writeMarkdown(w io.Writer, r *Results) error {
 		mode = "SMOKE (tiny rates and durations: the numbers only show that every phase ran)"
 	}
 	fmt.Fprintf(&b, "**Run:** %s; started %s, took %.0f s; rates %s req/s, %g s each after %g s warm-up; "+
-		"throughput steps %g s, sustained = p99 < %g ms, errors ≤ 1%%, ≥ 95%% of the offered rate served; "+
+		"throughput steps %g s, sustained = p99 < %g ms, errors ≤ 1%%, ≥ 95%% of the offered rate served, "+
+		"a failed step re-run up to %d time(s) before its rate counts as not sustained; "+
 		"%d load workers; bench function concurrency %d; control plane %s.\n\n",
 		mode, ri.Started.Format(time.RFC3339), ri.ElapsedS, joinRates(ri.Rates), ri.DurationS, ri.WarmupS,
-		ri.StepDurationS, ri.P99LimitMs, ri.Workers, ri.FnConcurrency, ri.ControlPlane)
+		ri.StepDurationS, ri.P99LimitMs, ri.ConfirmFails, ri.Workers, ri.FnConcurrency, ri.ControlPlane)
 	b.WriteString("Paths: `direct` = harness → fnruntime; `proxy` = harness → bare httputil.ReverseProxy → fnruntime; " +
 		"`cp-default` = harness → control plane with default modules (sync-queue on) → fnruntime (POOL function); " +
 		"`cp-none` = the same with `--nanofaas.control-plane.modules=none` (sync-queue off). The load is open-loop " +

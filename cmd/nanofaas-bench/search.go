@@ -36,23 +36,31 @@ type searchLimits struct {
 	start, min, max float64 // first rate tried; give up below min; never try above max
 	maxSteps        int
 	precision       float64 // stop once the bracket is narrower than this share of the best rate
+	// confirm re-measures a failed rate up to this many times; it fails only if every try does.
+	// On a shared machine one stall of a few tens of ms fails a p99, so a single unlucky step
+	// would otherwise cut the search (for every path alike).
+	confirm int
 }
 
 // measureFunc runs one step at rate.
 type measureFunc func(ctx context.Context, rate float64) (Step, error)
 
-// searchMaxRate finds the highest sustained rate: it doubles from start until a step fails (or
-// halves until one succeeds), then bisects the bracket. It returns 0 when even min fails.
+// searchMaxRate finds the highest sustained rate: it doubles from start until a rate fails (or
+// halves until one succeeds), then bisects the bracket. It returns 0 when even min fails. At most
+// maxSteps rates are tried; the returned steps include the confirming re-runs.
 func searchMaxRate(ctx context.Context, lim searchLimits, measure measureFunc) (float64, []Step, error) {
 	var steps []Step
 	good, bad := 0.0, 0.0
 	rate := math.Round(lim.start)
-	for len(steps) < lim.maxSteps {
-		s, err := measure(ctx, rate)
-		if err != nil {
-			return good, steps, err
+	for tried := 0; tried < lim.maxSteps; tried++ {
+		var s Step
+		for try := 0; try <= lim.confirm && !s.Sustained; try++ {
+			var err error
+			if s, err = measure(ctx, rate); err != nil {
+				return good, steps, err
+			}
+			steps = append(steps, s)
 		}
-		steps = append(steps, s)
 		if s.Sustained {
 			good = rate
 			if bad == 0 {

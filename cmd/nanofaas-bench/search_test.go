@@ -44,6 +44,45 @@ func TestSearchMaxRate_FindsTheCapacityWithinThePrecision(t *testing.T) {
 	}
 }
 
+func TestSearchMaxRate_AFailureCountsOnlyWhenTheReRunsFailToo(t *testing.T) {
+	// The target sustains 3000 but the first try of 2000 hits a stall.
+	tries := map[float64]int{}
+	measure := func(_ context.Context, rate float64) (Step, error) {
+		tries[rate]++
+		stalled := rate == 2000 && tries[rate] == 1
+		return Step{Rate: rate, Sustained: rate <= 3000 && !stalled}, nil
+	}
+	lim := searchLimits{start: 1000, min: 10, max: 1e6, maxSteps: 20, precision: 0.1, confirm: 1}
+	got, steps, err := searchMaxRate(context.Background(), lim, measure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got < 2700 || got > 3000 {
+		t.Errorf("max = %v, want in [2700, 3000] (steps %+v)", got, steps)
+	}
+	if tries[2000] != 2 || tries[4000] != 2 || tries[1000] != 1 {
+		t.Errorf("tries = %v: want a re-run of each failed rate and none of a passed one", tries)
+	}
+	if len(steps) != sumTries(tries) {
+		t.Errorf("%d steps reported for %d tries", len(steps), sumTries(tries))
+	}
+
+	// Without confirmation the stall caps the result below 2000.
+	clear(tries)
+	lim.confirm = 0
+	if got, _, _ := searchMaxRate(context.Background(), lim, measure); got >= 2000 {
+		t.Errorf("confirm 0: max = %v, want < 2000", got)
+	}
+}
+
+func sumTries(m map[float64]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
 func TestSearchMaxRate_ReturnsTheMeasureError(t *testing.T) {
 	boom := errors.New("boom")
 	_, _, err := searchMaxRate(context.Background(), searchLimits{start: 100, min: 1, max: 1000, maxSteps: 5, precision: 0.1},
