@@ -104,7 +104,7 @@ func New(cfg *config.Config, opt Options) (*App, error) {
 
 	maxResponse := int64(cfg.HTTPClient.MaxInMemorySizeMB) << 20
 	client := dispatch.NewHTTPClient(dispatch.ClientConfig{ConnectTimeout: cfg.HTTPClient.ConnectTimeout, MaxResponseBytes: maxResponse})
-	router := dispatch.NewRouter(dispatch.Local{}, dispatch.NewPool(client, maxResponse))
+	router := dispatch.NewRouter(dispatch.Local{}, dispatch.NewPool(client, maxResponse, dispatch.WithDefaultTimeout(cfg.HTTPClient.ReadTimeout)))
 
 	functions := registry.New()
 	a.invocations = invocation.NewService(invocation.Deps{

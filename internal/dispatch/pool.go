@@ -36,12 +36,24 @@ type Pool struct {
 	// header copying) does nothing for this exchange and costs ~6 allocations per dispatch.
 	rt       http.RoundTripper
 	maxBytes int64
-	bufs     sync.Pool // *[]byte response buffers, reused across dispatches
+	// defaultTimeout bounds an exchange whose spec has no timeoutMs (read-timeout-ms); 0 = none.
+	defaultTimeout time.Duration
+	bufs           sync.Pool // *[]byte response buffers, reused across dispatches
+}
+
+// PoolOption configures a Pool.
+type PoolOption func(*Pool)
+
+// WithDefaultTimeout bounds the exchanges of specs without a positive timeoutMs
+// (nanofaas.http-client.read-timeout-ms: the client-wide response timeout that a spec's
+// timeoutMs overrides). Without it such an exchange is bounded only by its context.
+func WithDefaultTimeout(d time.Duration) PoolOption {
+	return func(p *Pool) { p.defaultTimeout = max(d, 0) }
 }
 
 // NewPool returns a Pool sending through client (normally the shared NewHTTPClient) and buffering
 // at most maxResponseBytes of each response body (<= 0 → 16 MiB).
-func NewPool(client *http.Client, maxResponseBytes int64) *Pool {
+func NewPool(client *http.Client, maxResponseBytes int64, opts ...PoolOption) *Pool {
 	if maxResponseBytes <= 0 {
 		maxResponseBytes = DefaultMaxResponseBytes
 	}
@@ -50,6 +62,9 @@ func NewPool(client *http.Client, maxResponseBytes int64) *Pool {
 		rt = client.Transport
 	}
 	p := &Pool{rt: rt, maxBytes: maxResponseBytes}
+	for _, o := range opts {
+		o(p)
+	}
 	p.bufs.New = func() any {
 		b := make([]byte, 0, initialReadBuf)
 		return &b
@@ -68,12 +83,17 @@ func (p *Pool) Dispatch(ctx context.Context, task *execution.Task) (execution.Di
 		return warmError(CodeEndpointMissing, "endpointUrl is required for POOL mode"), nil
 	}
 
-	// The spec timeout covers the whole exchange, body included; <= 0 means only ctx bounds it.
-	timeoutMs := task.Spec.Timeout()
+	// The spec timeout covers the whole exchange, body included; without one the client-wide
+	// default applies, and without that only ctx bounds it.
+	timeout := time.Duration(task.Spec.Timeout()) * time.Millisecond
+	if timeout <= 0 {
+		timeout = p.defaultTimeout
+	}
+	timeoutMs := int(timeout / time.Millisecond)
 	reqCtx := ctx
-	if timeoutMs > 0 {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		reqCtx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMs)*time.Millisecond)
+		reqCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,6 +284,32 @@ func TestPool_SlowFunctionBeyondSpecTimeoutIsPoolTimeout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A spec without a positive timeoutMs is bounded by read-timeout-ms (WithDefaultTimeout), and
+// the spec's own timeout wins over it.
+func TestPool_DefaultTimeoutBoundsSpecsWithoutOne(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	client := NewHTTPClient(ClientConfig{})
+	defer srv.Close()
+	defer client.CloseIdleConnections()
+	p := NewPool(client, 0, WithDefaultTimeout(150*time.Millisecond))
+
+	start := time.Now()
+	dr := mustDispatch(t, p, newTask(srv.URL, 0))
+	wantError(t, dr, CodePoolTimeout, "Pool request timed out after 150ms")
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("took %v, want about 150ms", elapsed)
+	}
+
+	dr = mustDispatch(t, p, newTask(srv.URL, 50))
+	wantError(t, dr, CodePoolTimeout, "Pool request timed out after 50ms")
 }
 
 func TestPool_Non2xxIsPoolErrorWithBodyOrStatus(t *testing.T) {
