@@ -34,9 +34,26 @@ func (r *Readiness) Ready() bool { return r.state.Load() == stateReady }
 
 const actuatorContentType = "application/vnd.spring-boot.actuator.v3+json"
 
-// NewManagementHandler serves the management listener: /actuator/health (+ liveness and
-// readiness groups) and /actuator/prometheus from gatherer, under basePath (default /actuator).
-func NewManagementHandler(basePath string, readiness *Readiness, gatherer prometheus.Gatherer) http.Handler {
+// DefaultExposure is management.endpoints.web.exposure.include's default.
+const DefaultExposure = "health,prometheus"
+
+// exposed reports whether endpoint id is in a Spring exposure list: comma-separated ids, matched
+// case-insensitively, "*" for all. Ids this control plane does not serve are ignored.
+func exposed(include, id string) bool {
+	for part := range strings.SplitSeq(include, ",") {
+		part = strings.TrimSpace(part)
+		if part == "*" || strings.EqualFold(part, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// NewManagementHandler serves the management listener under basePath (default /actuator):
+// /health (+ liveness and readiness groups) and /prometheus from gatherer, each only if its id is
+// in exposure (management.endpoints.web.exposure.include; "" = DefaultExposure). An endpoint left
+// out answers 404, as in Spring.
+func NewManagementHandler(basePath, exposure string, readiness *Readiness, gatherer prometheus.Gatherer) http.Handler {
 	if basePath == "" {
 		basePath = "/actuator"
 	}
@@ -44,7 +61,27 @@ func NewManagementHandler(basePath string, readiness *Readiness, gatherer promet
 	if basePath == "/" {
 		basePath = ""
 	}
+	if strings.TrimSpace(exposure) == "" {
+		exposure = DefaultExposure
+	}
 	mux := http.NewServeMux()
+	if exposed(exposure, "health") {
+		handleHealth(mux, basePath, readiness)
+	}
+	if exposed(exposure, "prometheus") {
+		prom := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true})
+		mux.Handle(basePath+"/prometheus", methods{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+			tw := &textFormatWriter{ResponseWriter: w}
+			prom.ServeHTTP(tw, r)
+			tw.fix() // a response that wrote nothing (HEAD) is finalized after this returns
+		}})
+	}
+	mux.HandleFunc("/", notFound)
+	return recoverer(rejectUncleanPaths(mux))
+}
+
+// handleHealth adds the health endpoint and its liveness and readiness groups.
+func handleHealth(mux *http.ServeMux, basePath string, readiness *Readiness) {
 	mux.Handle(basePath+"/health", methods{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		status, code := "UP", http.StatusOK
 		if readiness.state.Load() == stateShuttingDown {
@@ -65,14 +102,6 @@ func NewManagementHandler(basePath string, readiness *Readiness, gatherer promet
 			writeHealth(w, r, http.StatusServiceUnavailable, `{"status":"DOWN"}`)
 		}
 	}})
-	prom := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true})
-	mux.Handle(basePath+"/prometheus", methods{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-		tw := &textFormatWriter{ResponseWriter: w}
-		prom.ServeHTTP(tw, r)
-		tw.fix() // a response that wrote nothing (HEAD) is finalized after this returns
-	}})
-	mux.HandleFunc("/", notFound)
-	return recoverer(rejectUncleanPaths(mux))
 }
 
 // writeHealth answers with Spring's actuator media type unless the client asked for plain JSON.

@@ -18,7 +18,7 @@ func newManagement(t *testing.T, basePath string, gatherer prometheus.Gatherer) 
 	if gatherer == nil {
 		gatherer = prometheus.NewRegistry()
 	}
-	return api.NewManagementHandler(basePath, r, gatherer), r
+	return api.NewManagementHandler(basePath, "", r, gatherer), r
 }
 
 func assertHealth(t *testing.T, rec *recorder, status int, contentType, body string) {
@@ -153,6 +153,36 @@ func TestManagement_UnknownPathAndWrongMethod(t *testing.T) {
 			assertError(t, rec, http.StatusMethodNotAllowed, "405 METHOD_NOT_ALLOWED", "Request method 'POST' is not supported.")
 			if got := rec.Header().Get("Allow"); got != "GET" {
 				t.Errorf("Allow = %q, want GET", got)
+			}
+		})
+	}
+}
+
+func TestManagement_ExposureIncludeSelectsTheEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		include         string
+		health, metrics int
+	}{
+		{"", http.StatusOK, http.StatusOK},
+		{"health,prometheus", http.StatusOK, http.StatusOK},
+		{"*", http.StatusOK, http.StatusOK},
+		{"health", http.StatusOK, http.StatusNotFound},
+		{" Prometheus , info", http.StatusNotFound, http.StatusOK},
+		{"info", http.StatusNotFound, http.StatusNotFound},
+	} {
+		t.Run(tc.include, func(t *testing.T) {
+			r := &api.Readiness{}
+			r.MarkReady()
+			handler := api.NewManagementHandler("", tc.include, r, prometheus.NewRegistry())
+			for path, want := range map[string]int{
+				"/actuator/health": tc.health, "/actuator/health/readiness": tc.health, "/actuator/prometheus": tc.metrics,
+			} {
+				rec := serve(t, handler, http.MethodGet, path, "")
+				if want == http.StatusNotFound {
+					assertError(t, rec, http.StatusNotFound, "404 NOT_FOUND", "")
+				} else {
+					assertStatus(t, rec, want)
+				}
 			}
 		})
 	}

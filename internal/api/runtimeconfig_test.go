@@ -385,7 +385,7 @@ func TestRuntimeConfigRoutes_AbsentWhenAdminAPIDisabled(t *testing.T) {
 
 func rcScrape(t *testing.T, g prometheus.Gatherer) string {
 	t.Helper()
-	h := api.NewManagementHandler("", &api.Readiness{}, g)
+	h := api.NewManagementHandler("", "", &api.Readiness{}, g)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/actuator/prometheus", nil))
 	if rec.Code != http.StatusOK {

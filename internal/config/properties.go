@@ -49,7 +49,7 @@ func properties() []property {
 			func(c *Config) any { return &c.Management.Port }},
 		{"management.endpoints.web.base-path", "/actuator", core, ruleBasePath, "actuator base path",
 			func(c *Config) any { return &c.Management.BasePath }},
-		{"management.endpoints.web.exposure.include", "health,prometheus", core, ruleNone, "exposed actuator endpoints",
+		{"management.endpoints.web.exposure.include", "health,prometheus", core, ruleNone, "actuator endpoints served: health, prometheus or * (others are ignored)",
 			func(c *Config) any { return &c.Management.ExposureInclude }},
 		{"nanofaas.defaults.timeoutMs", "30000", core, ruleNone, "default function timeoutMs",
 			func(c *Config) any { return &c.Defaults.TimeoutMs }},

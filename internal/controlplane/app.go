@@ -143,7 +143,7 @@ func New(cfg *config.Config, opt Options) (*App, error) {
 		IdleTimeout:       2 * time.Minute,
 	}
 	a.mgmtServer = &http.Server{
-		Handler:           api.NewManagementHandler(cfg.Management.BasePath, a.readiness, promRegistry),
+		Handler:           api.NewManagementHandler(cfg.Management.BasePath, cfg.Management.ExposureInclude, a.readiness, promRegistry),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ok = true
