@@ -3,12 +3,14 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/nanofaas/control-plane/internal/failure"
 	"github.com/nanofaas/control-plane/internal/function"
 	"github.com/nanofaas/control-plane/internal/registry"
 )
@@ -259,7 +261,13 @@ func TestWrongMethod_405JSONWithAllow(t *testing.T) {
 		{http.MethodPut, "/v1/functions", "GET, POST"},
 		{http.MethodPost, "/v1/functions/echo", "DELETE, GET"},
 		{http.MethodPut, "/v1/functions/echo", "DELETE, GET"},
-		{http.MethodPatch, "/v1/functions/echo:invoke", "DELETE, GET"},
+		// The verb segments route POST as well as GET/DELETE of the whole segment.
+		{http.MethodPatch, "/v1/functions/echo:invoke", "DELETE, GET, POST"},
+		{http.MethodPut, "/v1/functions/echo:invoke", "DELETE, GET, POST"},
+		{http.MethodPut, "/v1/functions/echo:enqueue", "DELETE, GET, POST"},
+		{http.MethodPut, "/v1/functions/echo:complete", "DELETE, GET"},
+		{http.MethodPut, "/v1/functions/echo:invoke:x", "DELETE, GET"},
+		{http.MethodPut, "/v1/internal/executions/abc:complete", "POST"},
 		{http.MethodGet, "/v1/functions/echo/replicas", "PUT"},
 		{http.MethodPost, "/v1/functions/echo/replicas", "PUT"},
 		{http.MethodPost, "/v1/executions/abc", "GET"},
@@ -357,4 +365,46 @@ func TestUnknownRoute_UncleanPathsAreNotRedirected(t *testing.T) {
 	if n := h.store.Len(); n != 0 {
 		t.Errorf("%d executions created, want none", n)
 	}
+}
+
+// A failure.Internal error (a Kubernetes API error, say) is the reference's untranslated
+// exception: 500 with the generic body, never a 503 with its text and never a degradation to
+// POOL, even when the spec has an endpointUrl. Its message (which names cluster objects and
+// namespaces) is not shown.
+func TestInternalKind_Is500WithoutDetailsAndNeverDegrades(t *testing.T) {
+	apiErr := failure.Internalf(errors.New("admission webhook denied"),
+		"Kubernetes API error: cannot create HorizontalPodAutoscaler 'fn-fn' in namespace 'secret-ns': minReplicas must be >= 1")
+	for name, endpoint := range map[string]string{"register": "", "register with endpointUrl": `"endpointUrl":"http://ext:8080/invoke",`} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{providers: toProviders(&fakeProvider{id: "k8s", provisionErr: apiErr})})
+			rec := h.do(http.MethodPost, "/v1/functions",
+				`{"name":"fn","image":"i",`+endpoint+`"scalingConfig":{"strategy":"HPA","minReplicas":0,"maxReplicas":2}}`)
+			assertJSON(t, rec, http.StatusInternalServerError, internalErrorBody)
+			if strings.Contains(rec.Body.String(), "secret-ns") {
+				t.Fatalf("body leaks the error: %s", rec.Body.String())
+			}
+			if got := h.functions.List(); len(got) != 0 {
+				t.Fatalf("registered %+v despite the error (degraded?)", got[0].Meta)
+			}
+		})
+	}
+
+	t.Run("replicas", func(t *testing.T) {
+		p := &fakeProvider{id: "k8s", endpoint: "http://fn/"}
+		h := newHarness(t, harnessOpts{providers: toProviders(p)})
+		h.register(`{"name":"fn","image":"i"}`)
+		p.setReplicasErr = fmt.Errorf("scale: %w", apiErr)
+		assertJSON(t, h.do(http.MethodPut, "/v1/functions/fn/replicas", `{"replicas":2}`),
+			http.StatusInternalServerError, internalErrorBody)
+	})
+	t.Run("delete", func(t *testing.T) {
+		p := &fakeProvider{id: "k8s", endpoint: "http://fn/"}
+		h := newHarness(t, harnessOpts{providers: toProviders(p)})
+		h.register(`{"name":"fn","image":"i"}`)
+		p.deprovisionErr = apiErr
+		assertJSON(t, h.do(http.MethodDelete, "/v1/functions/fn", ""), http.StatusInternalServerError, internalErrorBody)
+		if _, ok := h.functions.Get("fn"); !ok {
+			t.Fatal("function not restored after the failed removal")
+		}
+	})
 }

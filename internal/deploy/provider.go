@@ -27,7 +27,9 @@ const (
 //     cannot serve the function now": registration degrades to POOL when the spec has an
 //     endpointUrl, otherwise it is 503 with the message as text;
 //   - a failure.InvalidArgument error is a client mistake: 400 with the message as text;
-//   - any other error is unexpected: 500 INTERNAL_ERROR, and is never degraded.
+//   - any other error, including failure.Internal (e.g. a Kubernetes API error, which the
+//     reference does not translate), is unexpected: 500 INTERNAL_ERROR, never degraded, with
+//     the message logged rather than shown.
 type Provider interface {
 	// BackendID is the stable id clients and configuration use ("k8s", "process", …).
 	BackendID() string
@@ -37,13 +39,15 @@ type Provider interface {
 	// Supports reports whether the backend can run spec (a resolved spec). Cheap, non-blocking.
 	Supports(spec *function.Spec) bool
 	// Provision creates the function's replicas and returns how to reach them. On error the
-	// provider must leave nothing behind (nothing is deprovisioned for a failed Provision).
-	// It honours ctx cancellation.
+	// provider must remove what this call created (nothing is deprovisioned for a failed
+	// Provision) and leave in place what existed before it, e.g. objects that survived a
+	// control-plane restart. It honours ctx cancellation.
 	Provision(ctx context.Context, spec *function.Spec) (ProvisionResult, error)
 	// Deprovision removes everything Provision created for name. Removing an unknown name should
 	// succeed (it may be called during rollback).
 	Deprovision(ctx context.Context, name string) error
-	// SetReplicas scales name to replicas (>= 0). Unknown name: failure.Unavailable.
+	// SetReplicas scales name to replicas (>= 0). Unknown name: failure.Unavailable, unless
+	// the backend learns it from an API the reference does not translate (k8s: failure.Internal).
 	SetReplicas(ctx context.Context, name string, replicas int) error
 	// ReadyReplicas returns how many replicas of name currently pass their readiness check.
 	ReadyReplicas(ctx context.Context, name string) (int, error)

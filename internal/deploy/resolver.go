@@ -134,7 +134,9 @@ func (r *Resolver) Provision(ctx context.Context, p Provider, spec *function.Spe
 
 // Degrade turns a selection/provisioning failure into a POOL registration at spec's endpointUrl
 // with the failure message as the degradation reason, when err is failure.Unavailable and the
-// endpoint is non-blank. Otherwise it returns err unchanged. It never degrades to LOCAL.
+// endpoint is non-blank. Otherwise it returns err unchanged: like the reference, which degrades
+// only on IllegalStateException, a failure.Internal (e.g. a Kubernetes API error) stays a 500.
+// It never degrades to LOCAL.
 func (r *Resolver) Degrade(spec *function.Spec, err error) (ProvisionResult, error) {
 	var fe *failure.Error
 	if !errors.As(err, &fe) || fe.Kind != failure.Unavailable || blank(spec.Endpoint()) {

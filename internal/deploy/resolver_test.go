@@ -152,6 +152,11 @@ func TestResolveAndProvision_DegradesOrPassesThrough(t *testing.T) {
 		{"other provision error never degrades", provisionFails(boom), "http://e", ProvisionResult{}, boom},
 		{"invalid-argument error never degrades", provisionFails(failure.Invalidf("bad name")), "http://e", ProvisionResult{},
 			failure.Invalidf("bad name")},
+		{"internal error (e.g. Kubernetes API) never degrades", provisionFails(failure.Internalf(boom, "Kubernetes API error: cannot create HPA")),
+			"http://e", ProvisionResult{}, failure.Internalf(boom, "Kubernetes API error: cannot create HPA")},
+		{"internal error wrapping an unavailable one never degrades",
+			provisionFails(failure.Internalf(failure.Unavailablef("inner"), "outer")), "http://e", ProvisionResult{},
+			failure.Internalf(nil, "outer")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package failure owns the classified errors that the core raises and the HTTP layer maps to
 // status codes: the reference's IllegalArgumentException (400, plain-text message),
 // IllegalStateException (503, plain-text message) and ImageValidationException (422/424/503 with a
-// JSON error code). Anything not classified here is an unexpected error (500 INTERNAL_ERROR).
+// JSON error code). Anything else, including the Internal kind, is an unexpected error (500
+// INTERNAL_ERROR) whose details are logged, never shown.
 package failure
 
 import (
@@ -15,11 +16,16 @@ type Kind int
 const (
 	// InvalidArgument is the reference's IllegalArgumentException: 400 with the message as text.
 	InvalidArgument Kind = iota + 1
-	// Unavailable is the reference's IllegalStateException: 503 with the message as text.
+	// Unavailable is the reference's IllegalStateException: 503 with the message as text. It is
+	// the only kind a DEPLOYMENT registration with an endpointUrl degrades to POOL on.
 	Unavailable
+	// Internal is a failure the reference does not catch (e.g. a Kubernetes API error): 500
+	// INTERNAL_ERROR with the generic body. The message is for logs only, and it never degrades.
+	Internal
 )
 
-// Error is a classified failure whose message is shown to clients verbatim.
+// Error is a classified failure. Its message is shown to clients verbatim, except for Internal
+// errors, whose message only goes to the log.
 type Error struct {
 	Kind    Kind
 	Message string
@@ -39,6 +45,11 @@ func Invalidf(format string, args ...any) error {
 // Unavailablef returns an Unavailable error with a formatted message.
 func Unavailablef(format string, args ...any) error {
 	return &Error{Kind: Unavailable, Message: fmt.Sprintf(format, args...)}
+}
+
+// Internalf returns an Internal error with a formatted message and cause (which may be nil).
+func Internalf(cause error, format string, args ...any) error {
+	return &Error{Kind: Internal, Message: fmt.Sprintf(format, args...), Cause: cause}
 }
 
 // IsKind reports whether err is (or wraps) an Error of the given kind.

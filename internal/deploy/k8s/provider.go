@@ -168,8 +168,12 @@ func (p *Provider) WaitForCacheSync(ctx context.Context) bool {
 // Provision reconciles the function's Deployment, Service and HPA (created, or JSON-merge-patched
 // with the full desired object when present) and deletes a stale HPA when the strategy is not
 // HPA. It returns the Service URL without waiting for readiness. An invalid name is
-// failure.InvalidArgument (400); API errors are failure.Unavailable (503, or POOL degradation
-// when the spec has an endpointUrl), after a best-effort removal of what was reconciled.
+// failure.InvalidArgument (400, D10); API errors are failure.Internal (500, never degraded to
+// POOL, as the reference does not translate them).
+//
+// On failure it removes, best effort, only the objects this call created: objects that were
+// already there (surviving a restart, or a re-registration) stay, patched or not. An object
+// whose create outcome is unknown (transport error) is left alone too, as it may be one of those.
 func (p *Provider) Provision(ctx context.Context, spec *function.Spec) (deploy.ProvisionResult, error) {
 	if err := p.requireClient(); err != nil {
 		return deploy.ProvisionResult{}, err
@@ -181,22 +185,25 @@ func (p *Provider) Provision(ctx context.Context, spec *function.Spec) (deploy.P
 	if err != nil {
 		return deploy.ProvisionResult{}, err
 	}
-	if err := p.reconcile(ctx, spec, dep); err != nil {
+	var made createdObjects
+	if err := p.reconcile(ctx, spec, dep, &made); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if derr := p.Deprovision(cctx, spec.Name); derr != nil {
-			p.log.Error("cleanup after failed provisioning failed", "function", spec.Name, "cause", err, "err", derr)
-		}
+		p.removeCreated(cctx, spec.Name, made, err)
 		return deploy.ProvisionResult{}, err
 	}
 	p.log.Info("provisioned", "function", spec.Name, "namespace", p.cfg.Namespace, "hpa", WantsHPA(spec))
 	return deploy.Managed(EndpointURL(spec.Name, p.cfg.Namespace), deploy.BackendK8s), nil
 }
 
-func (p *Provider) reconcile(ctx context.Context, spec *function.Spec, dep *appsv1.Deployment) error {
+// createdObjects records which objects a reconcile created (rather than found and patched).
+type createdObjects struct{ deployment, service, hpa bool }
+
+// reconcile applies the desired objects in order, marking in made each one it creates.
+func (p *Provider) reconcile(ctx context.Context, spec *function.Spec, dep *appsv1.Deployment, made *createdObjects) error {
 	ns, name := p.cfg.Namespace, ObjectName(spec.Name)
 	deployments := p.client.Deployments(ns)
-	if err := createOrPatch(ctx, "Deployment", ns, name, dep,
+	if err := createOrPatch(ctx, "Deployment", ns, name, dep, &made.deployment,
 		func() error { _, err := deployments.Create(ctx, dep, metav1.CreateOptions{}); return err },
 		func(b []byte) error {
 			_, err := deployments.Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{})
@@ -206,7 +213,7 @@ func (p *Provider) reconcile(ctx context.Context, spec *function.Spec, dep *apps
 	}
 	svc := BuildService(spec.Name)
 	services := p.client.Services(ns)
-	if err := createOrPatch(ctx, "Service", ns, name, svc,
+	if err := createOrPatch(ctx, "Service", ns, name, svc, &made.service,
 		func() error { _, err := services.Create(ctx, svc, metav1.CreateOptions{}); return err },
 		func(b []byte) error {
 			_, err := services.Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{})
@@ -219,7 +226,7 @@ func (p *Provider) reconcile(ctx context.Context, spec *function.Spec, dep *apps
 	if hpa == nil {
 		return ignoreNotFound(hpas.Delete(ctx, name, metav1.DeleteOptions{}), "delete", "HorizontalPodAutoscaler", ns, name)
 	}
-	return createOrPatch(ctx, "HorizontalPodAutoscaler", ns, name, hpa,
+	return createOrPatch(ctx, "HorizontalPodAutoscaler", ns, name, hpa, &made.hpa,
 		func() error { _, err := hpas.Create(ctx, hpa, metav1.CreateOptions{}); return err },
 		func(b []byte) error {
 			_, err := hpas.Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{})
@@ -228,11 +235,13 @@ func (p *Provider) reconcile(ctx context.Context, spec *function.Spec, dep *apps
 }
 
 // createOrPatch creates an object and, when it already exists, JSON-merge-patches it with the
-// full desired object. Creating first saves a round trip for the common case (a new function);
-// the patch keeps the object's identity (UID) when it survived, e.g., a control-plane restart.
-func createOrPatch(ctx context.Context, kind, ns, name string, desired any, create func() error, patch func([]byte) error) error {
+// full desired object; *created is set when the create succeeded. Creating first saves a round
+// trip for the common case (a new function); the patch keeps the object's identity (UID) when it
+// survived, e.g., a control-plane restart.
+func createOrPatch(ctx context.Context, kind, ns, name string, desired any, created *bool, create func() error, patch func([]byte) error) error {
 	err := create()
 	if err == nil {
+		*created = true
 		return nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
@@ -248,8 +257,36 @@ func createOrPatch(ctx context.Context, kind, ns, name string, desired any, crea
 	return nil
 }
 
+// removeCreated deletes, in Deprovision's order, the objects a failed reconcile created; it tries
+// each one and logs what it could not remove (cause is the provisioning error).
+func (p *Provider) removeCreated(ctx context.Context, fn string, made createdObjects, cause error) {
+	ns, obj := p.cfg.Namespace, ObjectName(fn)
+	opts := metav1.DeleteOptions{}
+	steps := []struct {
+		created bool
+		kind    string
+		del     func() error
+	}{
+		{made.hpa, "HorizontalPodAutoscaler", func() error { return p.client.HorizontalPodAutoscalers(ns).Delete(ctx, obj, opts) }},
+		{made.service, "Service", func() error { return p.client.Services(ns).Delete(ctx, obj, opts) }},
+		{made.deployment, "Deployment", func() error { return p.client.Deployments(ns).Delete(ctx, obj, opts) }},
+	}
+	var removed []string
+	for _, st := range steps {
+		if !st.created {
+			continue
+		}
+		if err := ignoreNotFound(st.del(), "delete", st.kind, ns, obj); err != nil {
+			p.log.Error("cleanup after failed provisioning failed", "function", fn, "cause", cause, "err", err)
+			continue
+		}
+		removed = append(removed, st.kind)
+	}
+	p.log.Warn("provisioning failed", "function", fn, "namespace", ns, "err", cause, "removed", removed)
+}
+
 // Deprovision deletes the HPA, the Service and the Deployment, in that order; missing objects
-// are ignored. API errors are failure.Unavailable.
+// are ignored. API errors are failure.Internal.
 func (p *Provider) Deprovision(ctx context.Context, name string) error {
 	if err := p.requireClient(); err != nil {
 		return err
@@ -273,8 +310,8 @@ func (p *Provider) Deprovision(ctx context.Context, name string) error {
 }
 
 // SetReplicas sets the Deployment's replicas through its scale subresource (one unconditional
-// PUT: no resourceVersion, so no read-modify-write race). A missing Deployment and API errors
-// are failure.Unavailable.
+// PUT: no resourceVersion, so no read-modify-write race). API errors, a missing Deployment
+// included, are failure.Internal (500), as in the reference.
 func (p *Provider) SetReplicas(ctx context.Context, name string, replicas int) error {
 	if err := p.requireClient(); err != nil {
 		return err
@@ -288,9 +325,6 @@ func (p *Provider) SetReplicas(ctx context.Context, name string, replicas int) e
 		Spec:       autoscalingv1.ScaleSpec{Replicas: int32(replicas)},
 	}
 	if _, err := p.client.Deployments(ns).UpdateScale(ctx, obj, scale, metav1.UpdateOptions{}); err != nil {
-		if apierrors.IsNotFound(err) {
-			return failure.Unavailablef("Deployment '%s' not found in namespace '%s'", obj, ns)
-		}
 		return apiError("scale", "Deployment", ns, obj, err)
 	}
 	return nil
@@ -330,14 +364,11 @@ func (p *Provider) requireClient() error {
 	return nil
 }
 
-// apiError classifies a Kubernetes API error as failure.Unavailable (503) with a message naming
-// the operation and object; the original error stays reachable through errors.Is/As.
+// apiError classifies a Kubernetes API error as failure.Internal (500, not degraded: the
+// reference lets such errors through untranslated) with a message for the log naming the
+// operation and object; the original error stays reachable through errors.Is/As.
 func apiError(op, kind, ns, name string, err error) error {
-	return &failure.Error{
-		Kind:    failure.Unavailable,
-		Message: fmt.Sprintf("Kubernetes API error: cannot %s %s '%s' in namespace '%s': %v", op, kind, name, ns, err),
-		Cause:   err,
-	}
+	return failure.Internalf(err, "Kubernetes API error: cannot %s %s '%s' in namespace '%s': %v", op, kind, name, ns, err)
 }
 
 func ignoreNotFound(err error, op, kind, ns, name string) error {

@@ -240,9 +240,10 @@ func TestIntegration_SetReplicasThroughScale(t *testing.T) {
 			t.Fatalf("scale.spec.replicas = %d, want %d", scale.Spec.Replicas, n)
 		}
 	}
+	// API errors are not translated (500), a missing Deployment included.
 	err := p.SetReplicas(ctx, "ghost", 1)
-	if !failure.IsKind(err, failure.Unavailable) || !strings.Contains(err.Error(), "not found") {
-		t.Fatalf("missing deployment: err = %v", err)
+	if !failure.IsKind(err, failure.Internal) || !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("missing deployment: err = %v, want Internal wrapping NotFound", err)
 	}
 }
 
@@ -343,11 +344,12 @@ func TestIntegration_RejectedProvisioningLeavesNothingBehind(t *testing.T) {
 	}
 
 	// The apiserver rejects an HPA with minReplicas 0 (HPAScaleToZero is off): the Deployment and
-	// Service created before it are removed again and the API error is a 503 with its text.
+	// Service created before it are removed again and the API error is Internal (500, never
+	// degraded), its message naming the object for the log.
 	_, err := p.Provision(ctx, withHPA(resolved("zero"), 0, 2, &function.ScalingMetric{Type: sp("cpu")}))
-	if !failure.IsKind(err, failure.Unavailable) || !strings.Contains(err.Error(), "create HorizontalPodAutoscaler 'fn-zero'") ||
+	if !failure.IsKind(err, failure.Internal) || !strings.Contains(err.Error(), "create HorizontalPodAutoscaler 'fn-zero'") ||
 		!strings.Contains(err.Error(), "minReplicas") {
-		t.Fatalf("err = %v, want Unavailable naming the HPA and minReplicas", err)
+		t.Fatalf("err = %v, want Internal naming the HPA and minReplicas", err)
 	}
 	var se *apierrors.StatusError
 	if !errors.As(err, &se) || !apierrors.IsInvalid(err) {
@@ -356,12 +358,70 @@ func TestIntegration_RejectedProvisioningLeavesNothingBehind(t *testing.T) {
 	assertGone(t, client, ns, "fn-zero")
 }
 
-func TestIntegration_MissingNamespaceIsUnavailable(t *testing.T) {
+// Objects that existed before a failing re-provisioning (e.g. they survived a control-plane
+// restart and the function is registered again) stay; only what the call created goes.
+func TestIntegration_FailedReprovisionKeepsPreExistingObjects(t *testing.T) {
+	p, client, ns := realProvider(t)
+	ctx := t.Context()
+	if _, err := p.Provision(ctx, resolved("echo")); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := client.AppsV1().Deployments(ns).Get(ctx, "fn-echo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Service is gone (deleted out of band): this time the call creates it, so it removes it.
+	if err := client.CoreV1().Services(ns).Delete(ctx, "fn-echo", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	spec := withHPA(resolved("echo"), 0, 2, &function.ScalingMetric{Type: sp("cpu")})
+	spec.Image = "ghcr.io/acme/fn:2"
+	_, err = p.Provision(ctx, spec)
+	if !failure.IsKind(err, failure.Internal) || !apierrors.IsInvalid(err) {
+		t.Fatalf("err = %v, want Internal wrapping the apiserver's Invalid", err)
+	}
+	got, err := client.AppsV1().Deployments(ns).Get(ctx, "fn-echo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("pre-existing Deployment deleted by the failed re-provisioning: %v", err)
+	}
+	if got.UID != dep.UID || got.Spec.Template.Spec.Containers[0].Image != "ghcr.io/acme/fn:2" {
+		t.Fatalf("deployment uid=%s image=%s, want uid %s kept (patched in place)", got.UID,
+			got.Spec.Template.Spec.Containers[0].Image, dep.UID)
+	}
+	if _, err := client.CoreV1().Services(ns).Get(ctx, "fn-echo", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("Service created by the failed call left behind: %v", err)
+	}
+	if _, err := client.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, "fn-echo", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("HPA exists after its rejection: %v", err)
+	}
+
+	// All three pre-exist now (the Service again too): a failure deletes none of them.
+	if _, err := p.Provision(ctx, resolved("echo")); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := client.CoreV1().Services(ns).Get(ctx, "fn-echo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Provision(ctx, spec); !failure.IsKind(err, failure.Internal) {
+		t.Fatalf("err = %v, want Internal", err)
+	}
+	if got, err := client.AppsV1().Deployments(ns).Get(ctx, "fn-echo", metav1.GetOptions{}); err != nil || got.UID != dep.UID {
+		t.Fatalf("deployment after second failure: err %v, want uid %s kept", err, dep.UID)
+	}
+	if got, err := client.CoreV1().Services(ns).Get(ctx, "fn-echo", metav1.GetOptions{}); err != nil || got.UID != svc.UID {
+		t.Fatalf("service after second failure: err %v, want uid %s kept", err, svc.UID)
+	}
+}
+
+func TestIntegration_MissingNamespaceIsInternal(t *testing.T) {
 	c := kube.Cluster(t)
 	p := New(Config{Namespace: "no-such-namespace"}, productionClient(t, c), nil)
 	_, err := p.Provision(t.Context(), resolved("echo"))
-	if !failure.IsKind(err, failure.Unavailable) || !strings.Contains(err.Error(), "namespace 'no-such-namespace'") {
-		t.Fatalf("err = %v, want Unavailable naming the namespace", err)
+	if !failure.IsKind(err, failure.Internal) || !apierrors.IsNotFound(err) ||
+		!strings.Contains(err.Error(), "namespace 'no-such-namespace'") {
+		t.Fatalf("err = %v, want Internal naming the namespace", err)
 	}
 }
 

@@ -214,15 +214,15 @@ func TestProvision_InvalidNameIs400WithoutAPICalls(t *testing.T) {
 	}
 }
 
-func TestProvision_APIErrorIsUnavailableAndCleansUp(t *testing.T) {
+func TestProvision_APIErrorIsInternalAndRemovesWhatItCreated(t *testing.T) {
 	p, client := newFake(t)
 	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "fn-echo", errors.New("RBAC says no"))
 	client.PrependReactor("create", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, forbidden
 	})
 	_, err := p.Provision(context.Background(), resolved("echo"))
-	if !failure.IsKind(err, failure.Unavailable) {
-		t.Fatalf("err = %v, want Unavailable", err)
+	if !failure.IsKind(err, failure.Internal) {
+		t.Fatalf("err = %v, want Internal (500, not degradable)", err)
 	}
 	for _, want := range []string{"Kubernetes API error", "create Service 'fn-echo'", "namespace 'fns'", "RBAC says no"} {
 		if !strings.Contains(err.Error(), want) {
@@ -232,10 +232,10 @@ func TestProvision_APIErrorIsUnavailableAndCleansUp(t *testing.T) {
 	if !errors.Is(err, forbidden) {
 		t.Fatal("the API error is not the cause")
 	}
-	wantActions := []string{"create deployments", "create services",
-		"delete horizontalpodautoscalers", "delete services", "delete deployments"}
+	// Only the Deployment was created by this call; the Service and HPA were never there.
+	wantActions := []string{"create deployments", "create services", "delete deployments"}
 	if got := verbs(client.Actions()); !reflect.DeepEqual(got, wantActions) {
-		t.Fatalf("actions = %v, want %v (cleanup after failure)", got, wantActions)
+		t.Fatalf("actions = %v, want %v (cleanup of what the call created)", got, wantActions)
 	}
 	if _, err := client.AppsV1().Deployments(testNS).Get(context.Background(), "fn-echo", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("deployment left behind: %v", err)
@@ -250,11 +250,67 @@ func TestProvision_CancelledContextStillCleansUp(t *testing.T) {
 		return true, nil, context.Canceled
 	})
 	_, err := p.Provision(ctx, resolved("echo"))
-	if !errors.Is(err, context.Canceled) || !failure.IsKind(err, failure.Unavailable) {
-		t.Fatalf("err = %v, want Unavailable wrapping context.Canceled", err)
+	if !errors.Is(err, context.Canceled) || !failure.IsKind(err, failure.Internal) {
+		t.Fatalf("err = %v, want Internal wrapping context.Canceled", err)
 	}
 	if _, err := client.AppsV1().Deployments(testNS).Get(context.Background(), "fn-echo", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("deployment left behind: %v", err)
+	}
+}
+
+// A re-provisioning that fails (here at the HPA) removes only what it created itself: the
+// Deployment that survived from an earlier registration stays, patched, with its UID.
+func TestProvision_FailedReprovisionKeepsPreExistingObjects(t *testing.T) {
+	oldDep, _ := BuildDeployment(resolved("echo"), Config{})
+	oldDep.Namespace, oldDep.UID = testNS, "dep-uid"
+	p, client := newFake(t, oldDep)
+	invalid := apierrors.NewInvalid(schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}, "fn-echo", nil)
+	client.PrependReactor("create", "horizontalpodautoscalers", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, invalid
+	})
+	newSpec := withHPA(resolved("echo"), 0, 3)
+	newSpec.Image = "ghcr.io/acme/fn:2"
+	_, err := p.Provision(context.Background(), newSpec)
+	if !failure.IsKind(err, failure.Internal) || !apierrors.IsInvalid(err) {
+		t.Fatalf("err = %v, want Internal wrapping the Invalid status", err)
+	}
+	wantActions := []string{"create deployments", "patch deployments", "create services",
+		"create horizontalpodautoscalers", "delete services"}
+	if got := verbs(client.Actions()); !reflect.DeepEqual(got, wantActions) {
+		t.Fatalf("actions = %v, want %v (only the Service this call created is removed)", got, wantActions)
+	}
+	d := getDeployment(t, client, "echo")
+	if d.UID != "dep-uid" || d.Spec.Template.Spec.Containers[0].Image != "ghcr.io/acme/fn:2" {
+		t.Fatalf("deployment uid=%s image=%s, want the pre-existing one, patched", d.UID, d.Spec.Template.Spec.Containers[0].Image)
+	}
+	if _, err := client.CoreV1().Services(testNS).Get(context.Background(), "fn-echo", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("service created by the failed call left behind: %v", err)
+	}
+}
+
+// A failure after every object was found and patched deletes nothing.
+func TestProvision_FailedPatchOfExistingObjectsDeletesNothing(t *testing.T) {
+	oldSpec := resolved("echo")
+	oldDep, _ := BuildDeployment(oldSpec, Config{})
+	oldDep.Namespace = testNS
+	svc := BuildService("echo")
+	svc.Namespace = testNS
+	p, client := newFake(t, oldDep, svc)
+	client.PrependReactor("patch", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewServiceUnavailable("apiserver overloaded")
+	})
+	_, err := p.Provision(context.Background(), oldSpec)
+	if !failure.IsKind(err, failure.Internal) || !strings.Contains(err.Error(), "patch Service 'fn-echo'") {
+		t.Fatalf("err = %v, want Internal naming the Service patch", err)
+	}
+	for _, a := range verbs(client.Actions()) {
+		if strings.HasPrefix(a, "delete") {
+			t.Fatalf("actions = %v: deleted a pre-existing object", verbs(client.Actions()))
+		}
+	}
+	getDeployment(t, client, "echo")
+	if _, err := client.CoreV1().Services(testNS).Get(context.Background(), "fn-echo", metav1.GetOptions{}); err != nil {
+		t.Fatalf("service: %v", err)
 	}
 }
 
@@ -283,13 +339,13 @@ func TestDeprovision_DeletesHPAServiceDeploymentInOrderIgnoringMissing(t *testin
 	}
 }
 
-func TestDeprovision_APIErrorIsUnavailable(t *testing.T) {
+func TestDeprovision_APIErrorIsInternal(t *testing.T) {
 	p, client := newFake(t)
 	client.PrependReactor("delete", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewInternalError(errors.New("etcd down"))
 	})
 	err := p.Deprovision(context.Background(), "echo")
-	if !failure.IsKind(err, failure.Unavailable) || !strings.Contains(err.Error(), "delete Service 'fn-echo'") {
+	if !failure.IsKind(err, failure.Internal) || !strings.Contains(err.Error(), "delete Service 'fn-echo'") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -324,9 +380,18 @@ func TestSetReplicas_UsesScaleSubresource(t *testing.T) {
 
 func TestSetReplicas_Errors(t *testing.T) {
 	p, _ := newFake(t)
+	// The reference does not translate API errors, a missing Deployment included: 500.
 	err := p.SetReplicas(context.Background(), "ghost", 1)
-	if !failure.IsKind(err, failure.Unavailable) || !strings.Contains(err.Error(), "Deployment 'fn-ghost' not found") {
-		t.Fatalf("missing deployment: err = %v", err)
+	if !failure.IsKind(err, failure.Internal) || !apierrors.IsNotFound(err) ||
+		!strings.Contains(err.Error(), "scale Deployment 'fn-ghost'") {
+		t.Fatalf("missing deployment: err = %v, want Internal wrapping NotFound", err)
+	}
+	p2, client := newFake(t)
+	client.PrependReactor("update", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, "fn-echo", errors.New("busy"))
+	})
+	if err := p2.SetReplicas(context.Background(), "echo", 2); !failure.IsKind(err, failure.Internal) || !apierrors.IsConflict(err) {
+		t.Fatalf("API conflict: err = %v, want Internal wrapping it", err)
 	}
 	if err := p.SetReplicas(context.Background(), "echo", -1); !failure.IsKind(err, failure.InvalidArgument) {
 		t.Fatalf("negative replicas: err = %v", err)
