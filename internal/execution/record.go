@@ -66,6 +66,30 @@ type Record struct {
 	l  Locked
 
 	task0 Task // storage for the first attempt's task, saving an allocation per execution
+
+	// handoff is a waiting sync caller's offer to run an attempt on its own goroutine: nil = no
+	// offer, &offerOpen = offered, anything else = the task handed over (see OfferCaller).
+	handoff atomic.Pointer[Task]
+}
+
+// offerOpen marks an open offer in Record.handoff; it is never read or written as a task.
+var offerOpen Task
+
+// OfferCaller opens an offer by a waiting caller to run the next dispatched attempt itself, which
+// saves the dispatcher a goroutine and a wake-up. It returns false if another caller's offer is
+// open. The caller must end the offer with TakeHandedOver.
+func (r *Record) OfferCaller() bool { return r.handoff.CompareAndSwap(nil, &offerOpen) }
+
+// HandToCaller gives task to the caller whose offer is open and reports whether it did; the
+// caller then runs the attempt and nobody else may.
+func (r *Record) HandToCaller(task *Task) bool { return r.handoff.CompareAndSwap(&offerOpen, task) }
+
+// TakeHandedOver ends the caller's offer and returns the task handed over meanwhile, if any.
+func (r *Record) TakeHandedOver() *Task {
+	if t := r.handoff.Swap(nil); t != &offerOpen {
+		return t
+	}
+	return nil
 }
 
 // NewRecord returns a QUEUED record for the first attempt described by task (copied). now is

@@ -156,14 +156,45 @@ func (s *Service) InvokeSync(ctx context.Context, name string, req *execution.Re
 		}
 		return resultResponse(rec.ID(), r), nil
 	}
-	if err := s.factory.AdmitIfNew(lookup, func() error { return s.admitSync(rec) }); err != nil {
-		return Response{}, err
-	}
 	timeoutMs := fn.Spec.Timeout()
 	if opt.TimeoutMs != nil {
 		timeoutMs = *opt.TimeoutMs
 	}
+	offered := callerMayRun(fn.Spec, timeoutMs) && rec.OfferCaller()
+	err = s.factory.AdmitIfNew(lookup, func() error { return s.admitSync(rec) })
+	if offered {
+		if task := rec.TakeHandedOver(); task != nil {
+			// Admission dispatched at once (an uncontended request): run the attempt here
+			// instead of in a new goroutine, then wait only for what is left of the timeout.
+			started := time.Now()
+			s.runOnCaller(rec, task)
+			timeoutMs -= int(time.Since(started) / time.Millisecond)
+			if timeoutMs <= 0 {
+				timeoutMs = 1 // the outcome is normally there already; if not, time out now
+			}
+		}
+	}
+	if err != nil {
+		return Response{}, err
+	}
 	return s.await(ctx, rec, name, timeoutMs)
+}
+
+// callerMayRun reports whether a sync caller waiting timeoutMs may run an attempt of spec on its
+// own goroutine: only when the attempt is bounded by the spec's timeout and the caller would wait
+// at least that long anyway, so running it never delays the caller's own timeout answer. LOCAL
+// attempts always run inline.
+func callerMayRun(spec *function.Spec, timeoutMs int) bool {
+	specMs := spec.Timeout()
+	return spec.Mode() != function.ModeLocal && specMs > 0 && timeoutMs >= specMs && timeoutMs <= maxTimeoutMs
+}
+
+// runOnCaller runs an attempt handed over to a waiting caller; it counts as in flight for Close.
+func (s *Service) runOnCaller(rec *execution.Record, task *execution.Task) {
+	if s.inflight.start() {
+		defer s.inflight.done()
+	}
+	s.runAttempt(rec, task)
 }
 
 // admitSync hands a new sync execution to the first enabled admission path.
@@ -291,6 +322,9 @@ func (s *Service) Dispatch(task *execution.Task) {
 		l.MarkDispatchedAt()
 	})
 	s.metrics.For(task.FunctionName).Dispatch()
+	if task.Spec.Mode() != function.ModeLocal && rec.HandToCaller(task) {
+		return // a waiting sync caller runs it (see InvokeSync)
+	}
 	if task.Spec.Mode() == function.ModeLocal || !s.inflight.start() {
 		s.runAttempt(rec, task)
 		return

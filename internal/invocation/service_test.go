@@ -408,12 +408,15 @@ func TestInvokeSync_ClientCancelDoesNotTimeOutOrCancelExecution(t *testing.T) {
 		<-release
 		echoJSON(w, r, c)
 	})
-	h.register("fn", function.ModePool, rt.URL())
+	h.register("fn", function.ModePool, rt.URL(), timeoutMs(30_000))
 
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := h.svc.InvokeSync(ctx, "fn", request(`"x"`), Options{IdempotencyKey: "k"})
+		// A wait shorter than the function's timeout: the attempt runs in its own goroutine, so
+		// the caller is free to leave at once.
+		opt := Options{IdempotencyKey: "k", TimeoutMs: new(29_000)}
+		_, err := h.svc.InvokeSync(ctx, "fn", request(`"x"`), opt)
 		errc <- err
 	}()
 	waitFor(t, "the runtime to be called", func() bool { return rt.count() == 1 })
@@ -435,6 +438,71 @@ func TestInvokeSync_ClientCancelDoesNotTimeOutOrCancelExecution(t *testing.T) {
 		t.Errorf("replay = %+v", resp)
 	}
 	h.expectMetrics("fn", map[string]float64{"function_timeout_total": 0, "function_success_total": 1})
+}
+
+// A caller that may wait as long as the attempt can take runs it on its own goroutine: a
+// disconnect then neither cancels the attempt nor marks a timeout; the caller returns once the
+// attempt has completed the execution, with its outcome (nobody reads it over HTTP).
+func TestInvokeSync_CallerRunAttemptSurvivesClientCancel(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	release := make(chan struct{})
+	rt := h.newRuntime(func(w http.ResponseWriter, r *http.Request, c call) {
+		<-release
+		echoJSON(w, r, c)
+	})
+	h.register("fn", function.ModePool, rt.URL(), timeoutMs(30_000))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	type result struct {
+		resp Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := h.svc.InvokeSync(ctx, "fn", request(`"x"`), Options{IdempotencyKey: "k"})
+		done <- result{resp, err}
+	}()
+	waitFor(t, "the runtime to be called", func() bool { return rt.count() == 1 })
+	cancel()
+	select {
+	case r := <-done:
+		t.Fatalf("returned %+v while running the attempt", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if r := <-done; r.err != nil || r.resp.Status != StatusSuccess {
+		t.Fatalf("InvokeSync = %+v, %v; want the success", r.resp, r.err)
+	}
+	id := rt.Calls()[0].ExecutionID
+	if got := h.state(id); got != execution.StateSuccess {
+		t.Errorf("state = %v, want success", got)
+	}
+	if resp := h.mustInvoke("fn", `"x"`, Options{IdempotencyKey: "k"}); resp.ExecutionID != id || resp.Status != StatusSuccess {
+		t.Errorf("replay = %+v", resp)
+	}
+	h.expectMetrics("fn", map[string]float64{"function_timeout_total": 0, "function_success_total": 1, "function_dispatch_total": 1})
+}
+
+func TestCallerMayRun_OnlyWhenTheCallerWaitsAtLeastTheAttemptTimeout(t *testing.T) {
+	spec := func(mode function.ExecutionMode, ms int) *function.Spec {
+		return &function.Spec{ExecutionMode: &mode, TimeoutMs: &ms}
+	}
+	for _, tc := range []struct {
+		spec *function.Spec
+		wait int
+		want bool
+	}{
+		{spec(function.ModePool, 1000), 1000, true},
+		{spec(function.ModeDeployment, 1000), 5000, true},
+		{spec(function.ModePool, 1000), 999, false},
+		{spec(function.ModePool, 0), 1000, false}, // unbounded attempt
+		{spec(function.ModeLocal, 1000), 1000, false},
+		{spec(function.ModePool, 1000), maxTimeoutMs + 1, false},
+	} {
+		if got := callerMayRun(tc.spec, tc.wait); got != tc.want {
+			t.Errorf("mode %s timeout %d, wait %d: %v, want %v", tc.spec.Mode(), tc.spec.Timeout(), tc.wait, got, tc.want)
+		}
+	}
 }
 
 func TestInvokeSync_WaiterTimeoutIsStickyAndDoesNotPublish(t *testing.T) {
