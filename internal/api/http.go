@@ -98,7 +98,8 @@ func writeInternalError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // writeClassifiedError maps the core's classified failures: IllegalArgument → 400 text,
-// IllegalState → 503 text, image validation → its JSON code; anything else → 500.
+// IllegalState → 503 text, image validation → its JSON code; failure.Internal and anything
+// else → the generic 500, with the error (message and cause) logged only.
 func writeClassifiedError(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *failure.Error
 	var iv *failure.ImageValidation
@@ -109,7 +110,7 @@ func writeClassifiedError(w http.ResponseWriter, r *http.Request, err error) {
 		writeText(w, http.StatusBadRequest, fe.Message)
 	case errors.As(err, &fe) && fe.Kind == failure.Unavailable:
 		writeText(w, http.StatusServiceUnavailable, fe.Message)
-	default:
+	default: // includes failure.Internal
 		writeInternalError(w, r, err)
 	}
 }
@@ -137,40 +138,51 @@ type bodyDecoder struct {
 // errBodyWritten signals that decode already answered the request.
 var errBodyWritten = errors.New("response already written")
 
-// decode checks the content type, enforces the size limit and decodes the JSON body into v.
-// On failure it writes the reference's error response and returns errBodyWritten.
+// decode reads the body (see read) and decodes it into v with encoding/json. On failure it
+// writes the reference's error response and returns errBodyWritten.
 func (d bodyDecoder) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	if !isJSONContentType(r.Header.Get("Content-Type")) {
-		ct := r.Header.Get("Content-Type")
-		if ct == "" {
-			ct = "application/octet-stream"
-		}
-		writeStatusError(w, http.StatusUnsupportedMediaType, "Content type '"+ct+"' not supported")
-		return errBodyWritten
-	}
-	if r.ContentLength > d.maxBytes {
-		d.writeTooLarge(w)
-		return errBodyWritten
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.maxBytes))
+	body, err := d.read(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			d.writeTooLarge(w)
-			return errBodyWritten
-		}
-		writeBadRequest(w, "Failed to read HTTP message")
-		return errBodyWritten
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		writeBadRequest(w, "Required request body is missing")
-		return errBodyWritten
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		writeBadRequest(w, "Failed to read HTTP message")
 		return errBodyWritten
 	}
 	return nil
+}
+
+// read checks the content type, enforces the size limit and returns the non-blank body, for a
+// caller that decodes it itself (answering 400 "Failed to read HTTP message" when it cannot).
+// On failure it writes the reference's error response and returns errBodyWritten.
+func (d bodyDecoder) read(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if !isJSONContentType(r.Header.Get("Content-Type")) {
+		ct := r.Header.Get("Content-Type")
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		writeStatusError(w, http.StatusUnsupportedMediaType, "Content type '"+ct+"' not supported")
+		return nil, errBodyWritten
+	}
+	if r.ContentLength > d.maxBytes {
+		d.writeTooLarge(w)
+		return nil, errBodyWritten
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.maxBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			d.writeTooLarge(w)
+			return nil, errBodyWritten
+		}
+		writeBadRequest(w, "Failed to read HTTP message")
+		return nil, errBodyWritten
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeBadRequest(w, "Required request body is missing")
+		return nil, errBodyWritten
+	}
+	return body, nil
 }
 
 func (d bodyDecoder) writeTooLarge(w http.ResponseWriter) {

@@ -1,9 +1,7 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -26,15 +24,19 @@ type invocationHandlers struct {
 	body bodyDecoder
 }
 
-var nullJSON = []byte("null")
-
-// decodeInvocation decodes and validates an InvocationRequest body (§2.3).
+// decodeInvocation decodes (with Jackson's semantics, §1) and validates an InvocationRequest
+// body (§2.3).
 func (h invocationHandlers) decodeInvocation(w http.ResponseWriter, r *http.Request) (*execution.Request, bool) {
-	req := new(execution.Request)
-	if err := h.body.decode(w, r, req); err != nil {
+	body, err := h.body.read(w, r)
+	if err != nil {
 		return nil, false
 	}
-	if len(req.Input) == 0 || bytes.Equal(req.Input, nullJSON) {
+	req, err := execution.DecodeRequest(body)
+	if err != nil {
+		writeBadRequest(w, "Failed to read HTTP message")
+		return nil, false
+	}
+	if len(req.Input) == 0 {
 		writeValidationError(w, []string{"input: Input payload is required"})
 		return nil, false
 	}
@@ -135,32 +137,21 @@ func (h invocationHandlers) getExecution(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, st)
 }
 
-// callbackBody is an InvocationResult as runtimes send it; a missing success is resolved per D4.
-type callbackBody struct {
-	Success *bool                `json:"success"`
-	Output  json.RawMessage      `json:"output"`
-	Error   *execution.ErrorInfo `json:"error"`
-}
-
 // complete serves POST /v1/internal/executions/{executionId}:complete (§3.9, §6.10): always 204
-// once the body decodes.
+// once the body decodes (with Jackson's semantics; an absent success is resolved per D4).
 func (h invocationHandlers) complete(w http.ResponseWriter, r *http.Request, id string) {
-	var body callbackBody
-	if err := h.body.decode(w, r, &body); err != nil {
+	body, err := h.body.read(w, r)
+	if err != nil {
+		return
+	}
+	res, err := execution.DecodeResult(body)
+	if err != nil {
+		writeBadRequest(w, "Failed to read HTTP message")
 		return
 	}
 	if strings.TrimSpace(id) == "" {
 		writeValidationError(w, []string{"executionId: Execution ID is required"})
 		return
-	}
-	res := execution.Result{Output: body.Output, Error: body.Error}
-	if bytes.Equal(res.Output, nullJSON) {
-		res.Output = nil
-	}
-	if body.Success != nil {
-		res.Success = *body.Success
-	} else {
-		res.Success = body.Error == nil // D4
 	}
 	attempt := 0 // absent, blank, non-numeric, beyond a Java int or <= 0: legacy, no attempt
 	if v, err := strconv.ParseInt(strings.TrimSpace(r.Header.Get("X-Dispatch-Attempt")), 10, 32); err == nil && v > 0 {

@@ -61,7 +61,11 @@ func NewAPIHandler(d Deps) http.Handler {
 			fh.remove(w, r, seg)
 			return
 		}
-		methodNotAllowed(w, r, []string{http.MethodGet, http.MethodDelete})
+		allowed := []string{http.MethodGet, http.MethodDelete}
+		if strings.HasSuffix(seg, ":invoke") || strings.HasSuffix(seg, ":enqueue") {
+			allowed = append(allowed, http.MethodPost) // the verb routes POST too
+		}
+		methodNotAllowed(w, r, allowed)
 	})
 	mux.Handle("/v1/functions/{name}/replicas", methods{http.MethodPut: fh.setReplicas})
 	mux.Handle("/v1/executions/{executionId}", methods{http.MethodGet: ih.getExecution})

@@ -8,18 +8,21 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file decodes FunctionSpec JSON the way the reference's Jackson mapper (Spring Boot
 // defaults) does, because encoding/json differs in ways clients can observe:
 //   - property names are matched case-sensitively ("NAME" is an unknown property, ignored);
-//   - unknown properties are ignored; a JSON null is the same as an absent property;
+//   - unknown properties are ignored; a JSON null is the same as an absent property; of
+//     duplicate properties the last one wins;
 //   - enum constants are case-sensitive and an unknown constant is an error;
 //   - scalars are coerced: "5" → 5 and 5.7 → 5 for integer fields, 5 → "5" for string fields,
 //     "" → absent for numeric fields.
-// The scalar decoders (DecodeInt, DecodeInt64, DecodeBool, DecodeString) are exported for the
-// other request bodies that the same mapper reads. Registration is not a hot path, so clarity
-// wins over allocation here.
+// ReadObject (decodeobject.go) and the value decoders (DecodeInt, DecodeInt64, DecodeBool,
+// DecodeString, DecodeStringMap) are exported for the other request bodies that the same mapper
+// reads. Every value decoder reads null as its zero value (absent). Registration is not a hot
+// path, so clarity wins over allocation in the Spec decoders.
 
 // DecodeError is a request body that cannot be read as a FunctionSpec. The HTTP layer maps every
 // DecodeError to 400 BAD_REQUEST "Failed to read HTTP message"; Field and Err are for logs.
@@ -62,10 +65,9 @@ func (s *Spec) UnmarshalJSON(data []byte) error {
 		case "command":
 			out.Command, err = decodeStringList(raw)
 		case "env":
-			out.Env, err = decodeStringMap(raw)
+			out.Env, err = DecodeStringMap(raw)
 		case "resources":
-			out.Resources = new(ResourceSpec)
-			err = out.Resources.UnmarshalJSON(raw)
+			out.Resources, err = decodeNested[ResourceSpec](raw)
 		case "timeoutMs":
 			out.TimeoutMs, err = DecodeInt(raw)
 		case "concurrency":
@@ -83,8 +85,7 @@ func (s *Spec) UnmarshalJSON(data []byte) error {
 		case "runtimeCommand":
 			out.RuntimeCommand, err = DecodeString(raw)
 		case "scalingConfig":
-			out.ScalingConfig = new(ScalingConfig)
-			err = out.ScalingConfig.UnmarshalJSON(raw)
+			out.ScalingConfig, err = decodeNested[ScalingConfig](raw)
 		case "imagePullSecrets":
 			out.ImagePullSecrets, err = decodeStringList(raw)
 		}
@@ -134,8 +135,7 @@ func (c *ScalingConfig) UnmarshalJSON(data []byte) error {
 		case "metrics":
 			out.Metrics, err = decodeMetrics(raw)
 		case "concurrencyControl":
-			out.ConcurrencyControl = new(ConcurrencyControlConfig)
-			err = out.ConcurrencyControl.UnmarshalJSON(raw)
+			out.ConcurrencyControl, err = decodeNested[ConcurrencyControlConfig](raw)
 		}
 		return err
 	})
@@ -205,9 +205,13 @@ func unmarshalEnum[T ~string](data []byte, dst *T, typeName string, allowed []T)
 	return nil
 }
 
-// decodeEnum accepts only a JSON string equal to one of the constants. Jackson would also accept
-// an ordinal index; that is deliberately not reproduced (declaration order is not in the spec).
+// decodeEnum accepts only a JSON string equal to one of the constants (null is nil). Jackson
+// would also accept an ordinal index; that is deliberately not reproduced (declaration order is
+// not in the spec).
 func decodeEnum[T ~string](raw json.RawMessage, typeName string, allowed []T) (*T, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
 	var str string
 	if err := json.Unmarshal(raw, &str); err != nil {
 		return nil, fmt.Errorf("%s must be a string", typeName)
@@ -221,20 +225,22 @@ func decodeEnum[T ~string](raw json.RawMessage, typeName string, allowed []T) (*
 	return nil, fmt.Errorf("%q is not one of the values accepted for %s", str, typeName)
 }
 
-// decodeObject decodes the JSON object data into *dst: field sets out from every property whose
-// value is not null (null = absent, as in Jackson), and its error is wrapped with the property's
-// name. *dst changes only when every property decoded; JSON null leaves it unchanged.
+// decodeObject decodes the JSON object data into *dst: field sets out from every property in
+// document order (its decoders read null as absent, so a later duplicate, null or not, replaces
+// an earlier one, as in Jackson), and its error is wrapped with the property's name. *dst
+// changes only when every property decoded; JSON null leaves it unchanged.
 func decodeObject[T any](dst *T, data []byte, field func(out *T, key string, raw json.RawMessage) error) error {
-	obj, err := objectFields(data)
-	if err != nil || obj == nil {
-		return err
+	if isNull(data) {
+		return nil
+	}
+	obj, err := ReadObject(data)
+	if err != nil {
+		return &DecodeError{Err: err}
 	}
 	var out T
-	for key, raw := range obj {
-		if isNull(raw) {
-			continue
-		}
-		if err := field(&out, key, raw); err != nil {
+	for obj.Next() {
+		key := string(obj.Key())
+		if err := field(&out, key, obj.Value()); err != nil {
 			return wrapField(key, err)
 		}
 	}
@@ -242,19 +248,19 @@ func decodeObject[T any](dst *T, data []byte, field func(out *T, key string, raw
 	return nil
 }
 
-// objectFields splits a JSON object into its properties; nil map (and no error) for JSON null.
-func objectFields(data []byte) (map[string]json.RawMessage, error) {
-	if isNull(data) {
+// decodeNested decodes a nested object property; null is nil.
+func decodeNested[T any, P interface {
+	*T
+	UnmarshalJSON([]byte) error
+}](raw json.RawMessage) (*T, error) {
+	if isNull(raw) {
 		return nil, nil
 	}
-	if first := firstByte(data); first != '{' {
-		return nil, &DecodeError{Err: errors.New("expected a JSON object")}
+	v := P(new(T))
+	if err := v.UnmarshalJSON(raw); err != nil {
+		return nil, err
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, &DecodeError{Err: err}
-	}
-	return obj, nil
+	return v, nil
 }
 
 func wrapField(key string, err error) error {
@@ -287,39 +293,72 @@ func firstByte(raw []byte) byte {
 // DecodeString reads a String property as Jackson does: numbers and booleans are coerced to
 // their JSON text; null is nil; objects and arrays are errors.
 func DecodeString(raw json.RawMessage) (*string, error) {
+	s, ok, err := decodeStringValue(raw)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// decodeStringValue is DecodeString without the pointer: ok is false (and s "") for null.
+func decodeStringValue(raw json.RawMessage) (string, bool, error) {
 	raw = bytes.TrimSpace(raw)
 	switch b := firstByte(raw); {
 	case b == 'n' && isNull(raw):
-		return nil, nil
+		return "", false, nil
 	case b == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, err
+		if s, ok := plainString(raw); ok {
+			return s, true, nil
 		}
-		return &s, nil
+		var s string // escapes to the heap: only on this path
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", false, err
+		}
+		return s, true, nil
 	case b == 't' || b == 'f' || b == '-' || (b >= '0' && b <= '9'):
 		if !json.Valid(raw) {
-			return nil, errors.New("invalid JSON value")
+			return "", false, errors.New("invalid JSON value")
 		}
-		s := string(raw)
-		return &s, nil
+		return string(raw), true, nil
 	default:
-		return nil, errors.New("expected a string")
+		return "", false, errors.New("expected a string")
 	}
 }
 
+// plainString returns the contents of a JSON string literal that needs no unescaping or UTF-8
+// repair (the common case), without encoding/json's reflection.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(body) {
+		return "", false
+	}
+	return string(body), true
+}
+
+// decodeRequiredString reads a String property into a non-pointer field; null is "".
 func decodeRequiredString(raw json.RawMessage, dst *string) error {
-	s, err := DecodeString(raw)
-	if err != nil || s == nil {
-		return err
+	s, _, err := decodeStringValue(raw)
+	if err == nil {
+		*dst = s
 	}
-	*dst = *s
-	return nil
+	return err
 }
 
-// decodeStringList reads a string array. A null element becomes "" (a []string cannot hold
-// Jackson's null element); a non-array is an error (ACCEPT_SINGLE_VALUE_AS_ARRAY is off).
+// decodeStringList reads a string array; null is nil. A null element becomes "" (a []string
+// cannot hold Jackson's null element); a non-array is an error (ACCEPT_SINGLE_VALUE_AS_ARRAY is
+// off).
 func decodeStringList(raw json.RawMessage) ([]string, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
 	if firstByte(raw) != '[' {
 		return nil, errors.New("expected a JSON array")
 	}
@@ -340,28 +379,33 @@ func decodeStringList(raw json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
-// decodeStringMap reads a map<string,string>; null values become "".
-func decodeStringMap(raw json.RawMessage) (map[string]string, error) {
-	obj, err := objectFields(raw)
+// DecodeStringMap reads a Map<String,String> property as Jackson does: values are read by
+// DecodeString, a null value becomes "" (a map[string]string cannot hold Jackson's null), a
+// duplicate key keeps its last value; null is nil. Anything but an object is an error, which
+// names the offending key if there is one.
+func DecodeStringMap(raw json.RawMessage) (map[string]string, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	obj, err := ReadObject(raw)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(obj))
-	for k, v := range obj {
-		s, err := DecodeString(v)
+	out := make(map[string]string)
+	for obj.Next() {
+		s, _, err := decodeStringValue(obj.Value())
 		if err != nil {
-			return nil, &DecodeError{Field: k, Err: err}
+			return nil, fmt.Errorf("%s: %w", obj.Key(), err)
 		}
-		if s != nil {
-			out[k] = *s
-		} else {
-			out[k] = ""
-		}
+		out[string(obj.Key())] = s
 	}
 	return out, nil
 }
 
 func decodeMetrics(raw json.RawMessage) ([]*ScalingMetric, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
 	if firstByte(raw) != '[' {
 		return nil, errors.New("expected a JSON array")
 	}
@@ -489,13 +533,15 @@ func DecodeBool(raw json.RawMessage) (*bool, error) {
 	}
 }
 
-// decodeFloat reads a double: a JSON number or a string holding one ("" = null). Non-finite
-// values are rejected because they cannot be written back as JSON.
+// decodeFloat reads a double: a JSON number or a string holding one (null and "" are nil).
+// Non-finite values are rejected because they cannot be written back as JSON.
 func decodeFloat(raw json.RawMessage) (*float64, error) {
 	raw = bytes.TrimSpace(raw)
 	b := firstByte(raw)
 	var text string
 	switch {
+	case b == 'n' && isNull(raw):
+		return nil, nil
 	case b == '"':
 		if err := json.Unmarshal(raw, &text); err != nil {
 			return nil, err

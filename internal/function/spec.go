@@ -1,6 +1,8 @@
 // Package function owns the function data model shared by every other package: FunctionSpec and
 // its nested scaling configuration, the execution/runtime mode enums, and their JSON shapes
-// (spec-core §2.1). It holds no behaviour beyond decoding and small accessors.
+// (spec-core §2.1). It holds no behaviour beyond decoding and small accessors; its decoders read
+// JSON the way the reference's Jackson mapper does, and the generic ones (ReadObject and the
+// Decode* value readers) also serve the other request bodies.
 package function
 
 // ExecutionMode says how invocations of a function are executed.

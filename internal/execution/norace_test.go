@@ -1,0 +1,5 @@
+//go:build !race
+
+package execution
+
+const raceEnabled = false
