@@ -20,8 +20,9 @@
 //		}
 //	}
 //
-// Serve reads PORT (default 8080), TIMEOUT_MS (default 30000), CALLBACK_URL (callbacks are off
-// when empty) and TRACE_ID from the environment and returns nil after a graceful shutdown on ctx
+// Serve reads PORT (default 8080), HOST (the address to listen on; all interfaces when empty),
+// TIMEOUT_MS (default 30000), CALLBACK_URL (callbacks are off when empty) and TRACE_ID from the
+// environment and returns nil after a graceful shutdown on ctx
 // cancellation, SIGTERM or SIGINT. Use New and Runtime.Serve to embed the runtime or test it.
 package fnruntime
 
@@ -64,6 +65,7 @@ type Handler func(ctx context.Context, req Request) (any, error)
 // Config is what the runtime takes from its environment (see ConfigFromEnv).
 type Config struct {
 	Port        string        // PORT; "" means 8080
+	Host        string        // HOST, the address to listen on; "" means all interfaces
 	Timeout     time.Duration // TIMEOUT_MS; 0 means no handler timeout
 	CallbackURL string        // CALLBACK_URL; "" disables callbacks
 	TraceID     string        // TRACE_ID, the fallback when a request has no X-Trace-Id
@@ -75,12 +77,13 @@ const (
 	DefaultTimeout = 30 * time.Second
 )
 
-// ConfigFromEnv reads PORT, TIMEOUT_MS, CALLBACK_URL and TRACE_ID through getenv (os.Getenv in
-// production). An invalid TIMEOUT_MS is an error naming the variable, so a misconfigured
-// replica fails at start-up instead of running with a surprising timeout.
+// ConfigFromEnv reads PORT, HOST, TIMEOUT_MS, CALLBACK_URL and TRACE_ID through getenv
+// (os.Getenv in production). An invalid TIMEOUT_MS is an error naming the variable, so a
+// misconfigured replica fails at start-up instead of running with a surprising timeout.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		Port:        strings.TrimSpace(getenv("PORT")),
+		Host:        strings.TrimSpace(getenv("HOST")),
 		Timeout:     DefaultTimeout,
 		CallbackURL: strings.TrimSpace(getenv("CALLBACK_URL")),
 		TraceID:     strings.TrimSpace(getenv("TRACE_ID")),

@@ -25,9 +25,9 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{name: "defaults", env: nil,
 			want: fnruntime.Config{Port: "8080", Timeout: 30 * time.Second}},
-		{name: "all set", env: map[string]string{"PORT": "9090", "TIMEOUT_MS": "1500",
+		{name: "all set", env: map[string]string{"PORT": "9090", "HOST": " 127.0.0.1 ", "TIMEOUT_MS": "1500",
 			"CALLBACK_URL": " http://cp/v1/internal/executions ", "TRACE_ID": "tr"},
-			want: fnruntime.Config{Port: "9090", Timeout: 1500 * time.Millisecond,
+			want: fnruntime.Config{Port: "9090", Host: "127.0.0.1", Timeout: 1500 * time.Millisecond,
 				CallbackURL: "http://cp/v1/internal/executions", TraceID: "tr"}},
 		{name: "timeout not a number", env: map[string]string{"TIMEOUT_MS": "2s"}, wantErr: "TIMEOUT_MS"},
 		{name: "timeout zero", env: map[string]string{"TIMEOUT_MS": "0"}, wantErr: "TIMEOUT_MS"},

@@ -25,14 +25,15 @@ func Serve(ctx context.Context, h Handler, opts ...Option) error {
 	return New(h, cfg, opts...).ListenAndServe(ctx)
 }
 
-// ListenAndServe listens on Config.Port on all interfaces and calls Serve.
+// ListenAndServe listens on Config.Host (all interfaces when empty; the process backend sets
+// 127.0.0.1) and Config.Port, and calls Serve.
 func (rt *Runtime) ListenAndServe(ctx context.Context) error {
 	port := rt.cfg.Port
 	if port == "" {
 		port = DefaultPort
 	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", ":"+port)
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(rt.cfg.Host, port))
 	if err != nil {
 		_ = rt.Close(context.WithoutCancel(ctx))
 		return fmt.Errorf("fnruntime: listen: %w", err)

@@ -183,3 +183,96 @@ func TestServe_GracefulShutdownOnSIGTERM(t *testing.T) {
 		t.Fatal("Serve ignored SIGTERM")
 	}
 }
+
+// nonLoopbackIPv4 returns an address of this machine outside loopback, or nil when it has none.
+func nonLoopbackIPv4(t *testing.T) net.IP {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP
+		}
+	}
+	return nil
+}
+
+func TestListenAndServe_ListensOnConfigHost(t *testing.T) {
+	other := nonLoopbackIPv4(t)
+	tests := []struct {
+		name       string
+		host       string
+		wantIP     func(net.IP) bool
+		fromOthers bool // reachable on a non-loopback address of this machine
+	}{
+		{"loopback only", "127.0.0.1", func(ip net.IP) bool { return ip.Equal(net.IPv4(127, 0, 0, 1)) }, false},
+		{"empty means all interfaces", "", net.IP.IsUnspecified, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ready := make(chan string, 1)
+			logger := slog.New(readyHandler{Handler: slog.DiscardHandler, ready: ready})
+			rt := fnruntime.New(echo, fnruntime.Config{Host: tc.host, Port: "0"}, fnruntime.WithLogger(logger))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- rt.ListenAndServe(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("ListenAndServe = %v", err)
+				}
+			}()
+			var addr string
+			select {
+			case addr = <-ready:
+			case err := <-done:
+				t.Fatalf("ListenAndServe returned early: %v", err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("runtime never listened")
+			}
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil || !tc.wantIP(net.ParseIP(host)) {
+				t.Fatalf("listening on %q (%v), want host %q", addr, err, tc.host)
+			}
+			if resp, _ := post(t, "127.0.0.1:"+port, "e", `{"input":1}`); resp.StatusCode != 200 {
+				t.Fatalf("loopback invoke: %d", resp.StatusCode)
+			}
+			if other == nil {
+				return // no other interface to try
+			}
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(other.String(), port), time.Second)
+			if err == nil {
+				_ = c.Close()
+			}
+			if reached := err == nil; reached != tc.fromOthers {
+				t.Fatalf("dial %s:%s: %v, want reachable = %v", other, port, err, tc.fromOthers)
+			}
+		})
+	}
+}
+
+func TestServe_ListensOnHOSTFromEnvironment(t *testing.T) {
+	t.Setenv("PORT", "0")
+	t.Setenv("HOST", "127.0.0.1")
+	ready := make(chan string, 1)
+	logger := slog.New(readyHandler{Handler: slog.DiscardHandler, ready: ready})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fnruntime.Serve(ctx, echo, fnruntime.WithLogger(logger)) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+	}()
+	select {
+	case addr := <-ready:
+		if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
+			t.Fatalf("listening on %q, want 127.0.0.1", addr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("runtime never listened")
+	}
+}

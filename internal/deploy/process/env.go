@@ -7,13 +7,22 @@ import (
 	"github.com/nanofaas/control-plane/internal/function"
 )
 
-// envPort is the variable that tells a replica where to listen; every replica gets its own.
-const envPort = "PORT"
+// The variables that tell a replica where to listen: every replica gets its own PORT, and all
+// listen on loopback only (HOST), where the proxy and the readiness probe reach them.
+const (
+	envPort     = "PORT"
+	envHost     = "HOST"
+	replicaHost = "127.0.0.1"
+)
 
-// isReserved reports the names the provider sets itself: deploy.ReservedEnv plus PORT, because
-// a user PORT would make the replica listen where nobody probes it.
+// isListenAddr reports PORT and HOST, which the provider sets per replica.
+func isListenAddr(name string) bool { return name == envPort || name == envHost }
+
+// isReserved reports the names the provider sets itself: deploy.ReservedEnv plus PORT and HOST,
+// because a user value would make the replica listen where nobody probes it, or on every
+// interface.
 func isReserved(name string) bool {
-	return name == envPort || deploy.ReservedEnv(name)
+	return isListenAddr(name) || deploy.ReservedEnv(name)
 }
 
 // isOwnSetting reports the control plane's own settings, which are not passed on to functions.
@@ -23,9 +32,9 @@ func isOwnSetting(name string) bool {
 		strings.HasPrefix(upper, "SYNCQUEUE_")
 }
 
-// functionEnv is the environment of every process of spec except PORT: the control plane's
-// environment minus its own settings and the reserved names, then deploy.ReplicaEnv without
-// PORT and without a nameless spec entry. Later entries win over earlier ones (os/exec keeps the
+// functionEnv is the environment of every process of spec except PORT and HOST: the control
+// plane's environment minus its own settings and the reserved names, then deploy.ReplicaEnv
+// without PORT, HOST and a nameless spec entry. Later entries win over earlier ones (os/exec keeps the
 // last value of a duplicate key).
 func functionEnv(environ []string, spec *function.Spec, callbackURL string) []string {
 	vars := deploy.ReplicaEnv(spec, callbackURL)
@@ -38,7 +47,7 @@ func functionEnv(environ []string, spec *function.Spec, callbackURL string) []st
 		env = append(env, kv)
 	}
 	for _, v := range vars {
-		if v.Name != "" && v.Name != envPort {
+		if v.Name != "" && !isListenAddr(v.Name) {
 			env = append(env, v.Name+"="+v.Value)
 		}
 	}

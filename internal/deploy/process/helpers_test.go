@@ -28,6 +28,9 @@ import (
 var testRuntime string
 
 func TestMain(m *testing.M) {
+	if pidFile := os.Getenv(helperCPEnv); pidFile != "" {
+		os.Exit(runHelperControlPlane(pidFile, os.Getenv(helperWatchdogEnv), os.Getenv(helperRuntimeEnv)))
+	}
 	dir, err := os.MkdirTemp("", "nanofaas-testruntime-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

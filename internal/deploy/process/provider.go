@@ -2,8 +2,10 @@
 // DEPLOYMENT functions run as child processes of the control plane on free loopback ports, behind
 // a per-function round-robin proxy, or — for runtimeMode STDIO/FILE without a command — through
 // the built-in watchdog, which runs runtimeCommand once per request. It owns every child it
-// starts: each is in its own process group, restarted with backoff when it dies, stopped with
-// SIGTERM then SIGKILL, and always reaped, including when provisioning fails part-way.
+// starts: each runs under a /bin/sh supervisor in its own process group, so that nothing it
+// starts outlives the control plane, even a SIGKILLed one (supervisor.go); replicas are
+// restarted with backoff when they die, stopped with SIGTERM then SIGKILL, and always reaped,
+// including when provisioning fails part-way.
 package process
 
 import (

@@ -127,7 +127,7 @@ func TestProvision_InjectsEnvironmentAndWorkingDirectory(t *testing.T) {
 		"FUNCTION_NAME": "envfn", "WARM": "true", "TIMEOUT_MS": "1234", "EXECUTION_MODE": "HTTP",
 		"WATCHDOG_CMD": "/app/handler.sh", "CALLBACK_URL": "http://127.0.0.1:8080/v1/internal/executions",
 		"USER_VAR": "v", "KEEP_ME": "yes", "NANOFAAS_HANDLER_TIMEOUT": "2s",
-		"PORT": strings.TrimPrefix(base, "http://127.0.0.1:"),
+		"PORT": strings.TrimPrefix(base, "http://127.0.0.1:"), "HOST": "127.0.0.1",
 	}
 	for k, v := range want {
 		if got.Env[k] != v {
@@ -335,7 +335,7 @@ func TestReplica_CrashIsRestartedAndNotRoutedWhileDown(t *testing.T) {
 	if restarted != 1 {
 		t.Fatalf("pids %v → %v, want exactly one restarted", oldPID, newPID)
 	}
-	if log := p.log.String(); !strings.Contains(log, "process replica exited") || !strings.Contains(log, "crashing after 1 invocations") {
+	if log := p.log.String(); !strings.Contains(log, "process replica exited (exit status 1)") || !strings.Contains(log, "crashing after 1 invocations") {
 		t.Fatalf("log does not report the crash with its output:\n%s", log)
 	}
 }

@@ -62,8 +62,8 @@ type replica struct {
 
 // child is one run of the replica's command.
 type child struct {
-	cmd     *exec.Cmd
-	pid     int
+	sp      *supervised
+	pid     int // the command's (see supervised.pid)
 	base    string
 	exited  chan struct{} // closed once reaped and its output drained
 	waitErr error         // valid after exited is closed
@@ -179,8 +179,8 @@ func (r *replica) sleep(d time.Duration) bool {
 	}
 }
 
-// start launches the command on a free loopback port, in its own process group, and starts the
-// goroutine that reaps it.
+// start launches the command on a free loopback port under its supervisor (supervisor.go), in
+// its own process group, and starts the goroutine that reaps it.
 func (r *replica) start() (*child, error) {
 	if err := r.ctx.Err(); err != nil {
 		return nil, errStopped
@@ -190,36 +190,34 @@ func (r *replica) start() (*child, error) {
 		return nil, failure.Unavailablef("Function '%s': no free port for replica %d: %v", r.launch.function, r.index, err)
 	}
 	argv := r.launch.argv
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = r.launch.dir
-	cmd.Env = append(r.launch.env[:len(r.launch.env):len(r.launch.env)], envPort+"="+strconv.Itoa(port))
-	cmd.Stdout, cmd.Stderr = r.out, r.out // the same writer: one pipe, merged in order
-	cmd.SysProcAttr = childSysProcAttr()
-	cmd.WaitDelay = pipeWaitDelay
-	if err := cmd.Start(); err != nil {
-		return nil, failure.Unavailablef("Function '%s': cannot start replica %d (command %q): %v",
+	cannotStart := func(err error) error {
+		return failure.Unavailablef("Function '%s': cannot start replica %d (command %q): %v",
 			r.launch.function, r.index, argv, err)
 	}
-	c := &child{cmd: cmd, pid: cmd.Process.Pid, base: "http://127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{})}
+	// Checked here because the supervisor would only report a missing command as exit 127.
+	if err := checkExecutable(argv[0], r.launch.dir); err != nil {
+		return nil, cannotStart(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = r.launch.dir
+	n := len(r.launch.env)
+	cmd.Env = append(r.launch.env[:n:n], envPort+"="+strconv.Itoa(port), envHost+"="+replicaHost)
+	cmd.Stdout, cmd.Stderr = r.out, r.out // the same writer: one pipe, merged in order
+	cmd.WaitDelay = pipeWaitDelay
+	sp, err := startSupervised(r.ctx, cmd)
+	if err != nil {
+		return nil, cannotStart(err)
+	}
+	c := &child{sp: sp, pid: sp.pid, base: "http://" + replicaHost + ":" + strconv.Itoa(port), exited: make(chan struct{})}
 	r.pid.Store(int64(c.pid))
-	r.logger.Debug("process replica started", "pid", c.pid, "port", port)
+	r.logger.Debug("process replica started", "pid", c.pid, "pgid", sp.pgid, "port", port)
 	go func() {
-		c.waitErr = cmd.Wait()
-		// The leader is gone; take down whatever it left in its group.
-		_ = syscall.Kill(-c.pid, syscall.SIGKILL)
+		c.waitErr = sp.wait()
 		r.out.flush()
 		r.pid.Store(0)
 		close(c.exited)
 	}()
 	return c, nil
-}
-
-// childSysProcAttr puts the child in its own process group (so the whole group can be
-// signalled) and asks the kernel to kill it if the control plane dies without stopping it
-// (Pdeathsig follows the forking OS thread; the Go runtime only retires threads that a goroutine
-// locked and never unlocked, which this process does not do).
-func childSysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // awaitReady polls GET <base>/health every 100 ms until a 2xx, the readiness timeout, the
@@ -250,10 +248,10 @@ func (r *replica) awaitReady(c *child) error {
 	}
 }
 
-// terminate stops a running child gracefully: SIGTERM to its group, SIGKILL after the grace
+// terminate stops a running child gracefully: SIGTERM to its group, a hard stop after the grace
 // period (or at once when the stop turned hard), then waits until it is reaped.
 func (r *replica) terminate(c *child) {
-	_ = syscall.Kill(-c.pid, syscall.SIGTERM)
+	c.sp.signalGroup(syscall.SIGTERM)
 	t := time.NewTimer(r.p.cfg.StopGrace)
 	defer t.Stop()
 	select {
@@ -267,19 +265,8 @@ func (r *replica) terminate(c *child) {
 	r.logger.Info("process replica killed", "pid", c.pid)
 }
 
-// kill SIGKILLs the child's group and waits until it is reaped.
-func (r *replica) kill(c *child) {
-	_ = syscall.Kill(-c.pid, syscall.SIGKILL)
-	<-c.exited
-}
-
-// describeExit renders how a child ended.
-func describeExit(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
+// kill SIGKILLs the child and waits until it is reaped.
+func (r *replica) kill(c *child) { c.sp.hardStop(c.exited) }
 
 // freePort asks the kernel for a free loopback port and releases it for the child (racy by
 // nature, as in the reference; a lost race shows up as a replica that fails to start).

@@ -19,9 +19,9 @@ func TestFunctionEnv_OrderOverridesAndFiltering(t *testing.T) {
 		TimeoutMs:      ptr(500),
 		RuntimeMode:    ptr(function.RuntimeSTDIO),
 		RuntimeCommand: ptr("/app/h.sh"),
-		Env:            map[string]string{"B": "2", "A": "1", "WARM": "no", "PORT": "9", "": "x"},
+		Env:            map[string]string{"B": "2", "A": "1", "WARM": "no", "PORT": "9", "HOST": "0.0.0.0", "": "x"},
 	}
-	got := functionEnv([]string{"PATH=/bin", "NANOFAAS_X=1", "Sync_Queue_Y=2", "SYNCQUEUE_Z=3", "TIMEOUT_MS=7", "HOME=/h"}, spec, "http://cb")
+	got := functionEnv([]string{"PATH=/bin", "NANOFAAS_X=1", "Sync_Queue_Y=2", "SYNCQUEUE_Z=3", "TIMEOUT_MS=7", "HOST=box", "HOME=/h"}, spec, "http://cb")
 	want := []string{"PATH=/bin", "HOME=/h", "FUNCTION_NAME=fn", "WARM=true", "TIMEOUT_MS=500",
 		"EXECUTION_MODE=STDIO", "WATCHDOG_CMD=/app/h.sh", "CALLBACK_URL=http://cb", "A=1", "B=2"}
 	if !slices.Equal(got, want) {

@@ -206,7 +206,11 @@ func (w *watchdog) run(parent context.Context, execID, traceID string, input []b
 	defer cancel()
 
 	argv := w.cfg.argv
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// Checked per run because the supervisor would only report a missing command as exit 127.
+	if err := checkExecutable(argv[0], w.cfg.dir); err != nil {
+		return nil, fmt.Sprintf("Failed to run process %q: %v", argv[0], err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = w.cfg.dir
 	env := make([]string, 0, len(w.cfg.env)+4)
 	env = append(env, w.cfg.env...)
@@ -235,13 +239,16 @@ func (w *watchdog) run(parent context.Context, execID, traceID string, input []b
 	stdout := &capBuffer{max: maxWatchdogOutput}
 	stderr := &tailBuffer{max: stderrTailBytes}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = childSysProcAttr()
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = pipeWaitDelay
 
-	err := cmd.Run()
-	if cmd.Process != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // strays left in its group
+	// Under the supervisor (supervisor.go), like a replica, so that nothing the command starts
+	// outlives the control plane. The timeout or a caller that went away kills the command;
+	// the supervisor then exits and wait clears the strays left in the group.
+	sp, err := startSupervised(ctx, cmd)
+	if err == nil {
+		stop := context.AfterFunc(ctx, sp.killCommand)
+		err = sp.wait()
+		stop()
 	}
 	stderrLine := lastLine(stderr.buf.Bytes())
 	switch {
@@ -285,7 +292,11 @@ func exitText(err *exec.ExitError) string {
 	if ws, ok := err.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return "signal " + ws.Signal().String()
 	}
-	return "code " + strconv.Itoa(err.ExitCode())
+	code := err.ExitCode()
+	if sig, ok := shellSignal(code); ok { // the supervisor's 128+n
+		return "signal " + sig.String() + " (code " + strconv.Itoa(code) + ")"
+	}
+	return "code " + strconv.Itoa(code)
 }
 
 func appendDetail(msg, stderrLine string) string {

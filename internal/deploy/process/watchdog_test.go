@@ -139,6 +139,29 @@ func TestWatchdog_TimeoutKillsTheProcessGroup(t *testing.T) {
 	assertChildGone(t, started[0])
 }
 
+func TestWatchdog_TimeoutAlsoKillsWhatTheHandlerStartedWithoutDelay(t *testing.T) {
+	p := newTestProvider(t)
+	pids := newPIDFile(t)
+	spec := watchdogSpec("spawner", function.RuntimeSTDIO, "spawn", 300)
+	spec.Env = map[string]string{"TR_PID_FILE": string(pids)}
+	url := provision(t, p, spec)
+	start := time.Now()
+	r := post(t, url, `{"input":1}`, nil)
+	// The grandchild holds the output pipes: the answer must not wait for pipeWaitDelay.
+	if d := time.Since(start); d > 300*time.Millisecond+pipeWaitDelay-200*time.Millisecond {
+		t.Errorf("answer took %v", d)
+	}
+	if r.status != http.StatusInternalServerError || !strings.Contains(r.body, "Process timed out after 300ms") {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	handlers, _, grandchildren := pids.read(t)
+	if len(handlers) != 1 || len(grandchildren) != 1 {
+		t.Fatalf("handlers %v grandchildren %v", handlers, grandchildren)
+	}
+	assertChildGone(t, handlers[0]) // reaped by its supervisor, not left to init
+	assertEventuallyDead(t, grandchildren[0])
+}
+
 func TestWatchdog_RequestsWithoutExecutionIDAreRejected(t *testing.T) {
 	p := newTestProvider(t)
 	url := provision(t, p, watchdogSpec("noid", function.RuntimeSTDIO, "echo", 10000))

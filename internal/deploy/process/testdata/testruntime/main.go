@@ -13,10 +13,13 @@
 //	TR_IGNORE_TERM=1        ignore SIGTERM
 //	TR_GRANDCHILD=1         start a long-lived grandchild in the same process group
 //
-// With arguments `handler <mode>` it is instead a STDIO/FILE handler for the built-in watchdog.
+// With arguments `handler <mode>` it is instead a STDIO/FILE handler for the built-in watchdog;
+// with the argument `fnruntime` it is an echo function served by fnruntime.Serve (which listens
+// on HOST).
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +32,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/nanofaas/control-plane/fnruntime"
 )
 
 func main() {
@@ -37,6 +42,16 @@ func main() {
 	}
 	if len(os.Args) >= 2 && os.Args[1] == "sleep" {
 		time.Sleep(5 * time.Minute)
+		return
+	}
+	if len(os.Args) >= 2 && os.Args[1] == "fnruntime" {
+		err := fnruntime.Serve(context.Background(), func(_ context.Context, r fnruntime.Request) (any, error) {
+			return r.Input, nil
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		return
 	}
 	serve()
@@ -227,6 +242,17 @@ func handler(mode string) int {
 	case "twodocs":
 		fmt.Println(`{"a":1}`)
 		fmt.Println(`{"b":2}`)
+		return 0
+	case "spawn": // records its pid and a grandchild's (which holds its output), then outlives any sane timeout
+		gc := exec.Command(os.Args[0], "sleep")
+		gc.Stdout, gc.Stderr = os.Stdout, os.Stderr
+		if err := gc.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "grandchild:", err)
+			return 4
+		}
+		appendLine(os.Getenv("TR_PID_FILE"), fmt.Sprintf("pid %d", os.Getpid()))
+		appendLine(os.Getenv("TR_PID_FILE"), fmt.Sprintf("grandchild %d", gc.Process.Pid))
+		time.Sleep(time.Minute)
 		return 0
 	case "sleep": // records its pid, then outlives any sane timeout
 		appendLine(os.Getenv("TR_PID_FILE"), fmt.Sprintf("pid %d", os.Getpid()))
