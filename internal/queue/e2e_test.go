@@ -4,8 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nanofaas/control-plane/fnruntime"
 	"github.com/nanofaas/control-plane/internal/dispatch"
 	"github.com/nanofaas/control-plane/internal/execution"
 	"github.com/nanofaas/control-plane/internal/function"
@@ -108,16 +108,25 @@ func (c *core) counter(t *testing.T, name, fn string) float64 {
 	return 0
 }
 
-func newRuntime(t *testing.T, h http.HandlerFunc) *httptest.Server {
+// newRuntime serves h with the project's function runtime on a loopback port until the test
+// ends, and returns its invoke endpoint.
+func newRuntime(t *testing.T, h fnruntime.Handler) string {
 	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func writeJSON(w http.ResponseWriter, body string) {
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte(body))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := fnruntime.New(h, fnruntime.Config{}, fnruntime.WithLogger(quietLog))
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- rt.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("runtime Serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String() + "/invoke"
 }
 
 func TestEndToEnd_ConcurrencyLimitHoldsInsideRuntimeUnderLoad(t *testing.T) {
@@ -127,7 +136,7 @@ func TestEndToEnd_ConcurrencyLimitHoldsInsideRuntimeUnderLoad(t *testing.T) {
 		syncCalls   = 20
 	)
 	var active, highWater atomic.Int64
-	srv := newRuntime(t, func(w http.ResponseWriter, r *http.Request) {
+	endpoint := newRuntime(t, func(context.Context, fnruntime.Request) (any, error) {
 		n := active.Add(1)
 		for {
 			hw := highWater.Load()
@@ -137,10 +146,10 @@ func TestEndToEnd_ConcurrencyLimitHoldsInsideRuntimeUnderLoad(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond) // the function's work, so that calls overlap
 		active.Add(-1)
-		writeJSON(w, `{"ok":true}`)
+		return map[string]bool{"ok": true}, nil
 	})
 	c := newCore(t)
-	c.register(t, "fn", srv.URL, concurrency, asyncCalls+syncCalls)
+	c.register(t, "fn", endpoint, concurrency, asyncCalls+syncCalls)
 	ctx := context.Background()
 	req := &execution.Request{Input: json.RawMessage(`{"n":1}`)}
 
@@ -194,13 +203,17 @@ func TestEndToEnd_ConcurrencyLimitHoldsInsideRuntimeUnderLoad(t *testing.T) {
 func TestEndToEnd_RemovalAnswersQueuedSyncCallerWithFunctionRemoved(t *testing.T) {
 	unblock := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	srv := newRuntime(t, func(w http.ResponseWriter, r *http.Request) {
+	endpoint := newRuntime(t, func(ctx context.Context, _ fnruntime.Request) (any, error) {
 		entered <- struct{}{}
-		<-unblock
-		writeJSON(w, `"done"`)
+		select {
+		case <-unblock:
+			return "done", nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	})
 	c := newCore(t)
-	c.register(t, "fn", srv.URL, 1, 10)
+	c.register(t, "fn", endpoint, 1, 10)
 	ctx := context.Background()
 	req := &execution.Request{Input: json.RawMessage(`1`)}
 
@@ -250,15 +263,14 @@ func TestEndToEnd_RemovalAnswersQueuedSyncCallerWithFunctionRemoved(t *testing.T
 
 func TestEndToEnd_FailedAttemptIsRetriedThroughTheQueue(t *testing.T) {
 	var calls atomic.Int64
-	srv := newRuntime(t, func(w http.ResponseWriter, r *http.Request) {
+	endpoint := newRuntime(t, func(_ context.Context, req fnruntime.Request) (any, error) {
 		if calls.Add(1) == 1 {
-			http.Error(w, "boom", http.StatusInternalServerError)
-			return
+			return nil, errors.New("boom") // fnruntime answers 500 {"error":"boom"}
 		}
-		writeJSON(w, `{"attempt":`+r.Header.Get("X-Dispatch-Attempt")+`}`)
+		return map[string]int{"attempt": req.Attempt}, nil
 	})
 	c := newCore(t)
-	c.register(t, "fn", srv.URL, 1, 10)
+	c.register(t, "fn", endpoint, 1, 10)
 	resp, err := c.svc.InvokeSync(context.Background(), "fn", &execution.Request{Input: json.RawMessage(`1`)}, invocation.Options{})
 	if err != nil {
 		t.Fatal(err)

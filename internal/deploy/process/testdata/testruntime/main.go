@@ -1,6 +1,7 @@
-// Command testruntime is a tiny function runtime for the process provider's tests. It follows
-// the function-runtime contract (POST /invoke, GET /health, port from PORT) and has fault modes
-// chosen by env:
+// Command testruntime is the function runtime of the process provider's tests. By default it is
+// an echo function served by fnruntime (the project's Go runtime: POST /invoke, GET /health,
+// PORT and HOST), answering {"port","pid","input","executionId","attempt"}, plus GET /env (its
+// environment, cwd and pid). Fault modes, chosen by env, are raw code around fnruntime:
 //
 //	TR_EXIT_AT_ONCE=1       print a line to stdout and stderr, exit 3 before listening
 //	TR_NEVER_HEALTHY=1      /health answers 503
@@ -14,8 +15,7 @@
 //	TR_GRANDCHILD=1         start a long-lived grandchild in the same process group
 //
 // With arguments `handler <mode>` it is instead a STDIO/FILE handler for the built-in watchdog;
-// with the argument `fnruntime` it is an echo function served by fnruntime.Serve (which listens
-// on HOST).
+// with the argument `fnruntime` it is just fnruntime.Serve with a handler returning its input.
 package main
 
 import (
@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -70,6 +71,9 @@ func appendLine(file, line string) {
 	_ = f.Close()
 }
 
+// serve is the HTTP runtime: fnruntime serves /invoke and /health, wrapped by the fault modes
+// (which need to act around a response) and /env, the tests' view of the replica's environment.
+// Everything before the listener is raw, since those modes act before any runtime exists.
 func serve() {
 	port := os.Getenv("PORT")
 	fmt.Println("testruntime starting on port", port)
@@ -78,7 +82,8 @@ func serve() {
 		fmt.Fprintln(os.Stderr, "fatal: cannot start testruntime")
 		os.Exit(3)
 	}
-	if os.Getenv("TR_IGNORE_TERM") == "1" {
+	ignoreTerm := os.Getenv("TR_IGNORE_TERM") == "1"
+	if ignoreTerm {
 		signal.Ignore(syscall.SIGTERM)
 	}
 	appendLine(os.Getenv("TR_PID_FILE"), fmt.Sprintf("pid %d %s", os.Getpid(), port))
@@ -97,62 +102,115 @@ func serve() {
 	if ms, _ := strconv.Atoi(os.Getenv("TR_STARTUP_DELAY_MS")); ms > 0 {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 	}
-	crashAfter, _ := strconv.ParseInt(os.Getenv("TR_CRASH_AFTER"), 10, 64)
-	var invocations atomic.Int64
-	var sawHealthy atomic.Bool
-	exitAfterReady, _ := strconv.Atoi(os.Getenv("TR_EXIT_AFTER_READY_MS"))
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
-		if os.Getenv("TR_NEVER_HEALTHY") == "1" {
+	cfg, err := fnruntime.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(5)
+	}
+	rt := fnruntime.New(echo(cfg.Port), cfg)
+	crashAfter, _ := strconv.ParseInt(os.Getenv("TR_CRASH_AFTER"), 10, 64)
+	exitAfterReady, _ := strconv.Atoi(os.Getenv("TR_EXIT_AFTER_READY_MS"))
+	h := &faults{
+		rt:             rt,
+		neverHealthy:   os.Getenv("TR_NEVER_HEALTHY") == "1",
+		crashAfter:     crashAfter,
+		exitAfterReady: time.Duration(exitAfterReady) * time.Millisecond,
+	}
+
+	// SIGTERM stops gracefully, as fnruntime.Serve does, unless the test wants it ignored
+	// (signal.Notify would undo signal.Ignore).
+	sigs := []os.Signal{os.Interrupt}
+	if !ignoreTerm {
+		sigs = append(sigs, syscall.SIGTERM)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
+	defer stop()
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, cfg.Port))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		os.Exit(5)
+	}
+	fmt.Println("testruntime listening")
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		os.Exit(5)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	<-served
+	if err := rt.Close(sctx); err != nil {
+		fmt.Fprintln(os.Stderr, "close:", err)
+	}
+}
+
+// echoReply is what an invocation of the HTTP runtime answers: the input and headers it saw,
+// and which replica (port, pid) saw them.
+type echoReply struct {
+	Port        string          `json:"port"`
+	PID         int             `json:"pid"`
+	Input       json.RawMessage `json:"input"`
+	ExecutionID string          `json:"executionId"`
+	Attempt     string          `json:"attempt"`
+}
+
+func echo(port string) fnruntime.Handler {
+	pid := os.Getpid()
+	return func(_ context.Context, req fnruntime.Request) (any, error) {
+		attempt := ""
+		if req.Attempt > 0 {
+			attempt = strconv.Itoa(req.Attempt)
+		}
+		return echoReply{Port: port, PID: pid, Input: req.Input, ExecutionID: req.ExecutionID, Attempt: attempt}, nil
+	}
+}
+
+// faults wraps the runtime with the fault modes that act around its answers, and serves /env.
+type faults struct {
+	rt             http.Handler
+	neverHealthy   bool
+	crashAfter     int64
+	exitAfterReady time.Duration
+
+	invocations atomic.Int64
+	sawHealthy  atomic.Bool
+}
+
+func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/health":
+		if f.neverHealthy {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`)
-		if exitAfterReady > 0 && sawHealthy.CompareAndSwap(false, true) {
-			go func() {
-				time.Sleep(time.Duration(exitAfterReady) * time.Millisecond)
+		f.rt.ServeHTTP(w, r)
+		if f.exitAfterReady > 0 && f.sawHealthy.CompareAndSwap(false, true) {
+			time.AfterFunc(f.exitAfterReady, func() {
 				fmt.Fprintln(os.Stderr, "exiting after being ready")
 				os.Exit(1)
-			}()
+			})
 		}
-	})
-	mux.HandleFunc("/invoke", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.WriteHeader(http.StatusMethodNotAllowed)
+	case "/invoke":
+		f.rt.ServeHTTP(w, r)
+		if r.Method != http.MethodPost || f.crashAfter <= 0 {
 			return
 		}
-		var req struct {
-			Input    any               `json:"input"`
-			Metadata map[string]string `json:"metadata"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = fmt.Fprintf(w, `{"error":%q}`, err.Error())
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"port":        port,
-			"pid":         os.Getpid(),
-			"input":       req.Input,
-			"executionId": r.Header.Get("X-Execution-Id"),
-			"attempt":     r.Header.Get("X-Dispatch-Attempt"),
-		})
-		n := invocations.Add(1)
-		if crashAfter > 0 && n >= crashAfter && mayCrash() {
-			if f, ok := w.(http.Flusher); ok {
-				f.Flush()
-			}
-			go func() {
-				time.Sleep(20 * time.Millisecond)
+		n := f.invocations.Add(1)
+		if n >= f.crashAfter && mayCrash() {
+			// The answer goes out first; the exit follows shortly after it.
+			_ = http.NewResponseController(w).Flush()
+			time.AfterFunc(20*time.Millisecond, func() {
 				fmt.Fprintln(os.Stderr, "crashing after", n, "invocations")
 				os.Exit(1)
-			}()
+			})
 		}
-	})
-	mux.HandleFunc("/env", func(w http.ResponseWriter, _ *http.Request) {
+	case "/env":
 		env := map[string]string{}
 		for _, kv := range os.Environ() {
 			k, v, _ := strings.Cut(kv, "=")
@@ -161,11 +219,8 @@ func serve() {
 		cwd, _ := os.Getwd()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"env": env, "cwd": cwd, "pid": os.Getpid()})
-	})
-	fmt.Println("testruntime listening")
-	if err := http.ListenAndServe("127.0.0.1:"+port, mux); err != nil {
-		fmt.Fprintln(os.Stderr, "listen:", err)
-		os.Exit(5)
+	default:
+		f.rt.ServeHTTP(w, r)
 	}
 }
 
