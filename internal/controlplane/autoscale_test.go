@@ -10,14 +10,17 @@ import (
 	"time"
 )
 
-// functionProcesses counts this test process's children running binary.
+// functionProcesses counts this test process's descendants running binary (replicas run under
+// a supervisor shell, so they are grandchildren).
 func functionProcesses(t *testing.T, binary string) int {
 	t.Helper()
-	self := strconv.Itoa(os.Getpid())
-	n := 0
+	self := os.Getpid()
+	parent := map[int]int{}
+	var running []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
@@ -26,11 +29,21 @@ func functionProcesses(t *testing.T, binary string) int {
 		}
 		s := string(stat)
 		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) < 2 || fields[1] != self || fields[0] == "Z" {
+		if len(fields) < 2 || fields[0] == "Z" {
 			continue
 		}
+		parent[pid], _ = strconv.Atoi(fields[1])
 		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == binary {
-			n++
+			running = append(running, pid)
+		}
+	}
+	n := 0
+	for _, pid := range running {
+		for p := parent[pid]; p > 1; p = parent[p] {
+			if p == self {
+				n++
+				break
+			}
 		}
 	}
 	return n
