@@ -561,10 +561,17 @@ func TestInvokeSync_NonPositiveTimeout(t *testing.T) {
 		})
 		t.Run("pool times out immediately", func(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
-			rt := h.newRuntime(echoJSON)
+			// The runtime answers only after the caller has its answer: a fast runtime could
+			// otherwise complete the attempt before the caller looks, and a completed outcome wins.
+			answered := make(chan struct{})
+			rt := h.newRuntime(func(w http.ResponseWriter, r *http.Request, c call) {
+				<-answered
+				echoJSON(w, r, c)
+			})
 			h.register("fn", function.ModePool, rt.URL())
 			start := time.Now()
 			resp := h.mustInvoke("fn", `1`, timeoutAfter(ms))
+			close(answered)
 			if resp.Status != StatusTimeout || time.Since(start) > time.Second {
 				t.Errorf("X-Timeout-Ms %d: %+v after %v, want an immediate timeout", ms, resp, time.Since(start))
 			}
