@@ -168,7 +168,7 @@ func (d bodyDecoder) read(w http.ResponseWriter, r *http.Request) ([]byte, error
 		d.writeTooLarge(w)
 		return nil, errBodyWritten
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.maxBytes))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, d.maxBytes), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -183,6 +183,20 @@ func (d bodyDecoder) read(w http.ResponseWriter, r *http.Request) ([]byte, error
 		return nil, errBodyWritten
 	}
 	return body, nil
+}
+
+// readAll reads body to the end. With a known Content-Length it reads into a buffer of exactly
+// that size: decoded requests keep raw slices of it (an invocation's input) for the execution's
+// lifetime, and io.ReadAll's buffer starts at 512 bytes however small the body.
+func readAll(body io.Reader, contentLength int64) ([]byte, error) {
+	if contentLength < 0 {
+		return io.ReadAll(body)
+	}
+	b := make([]byte, contentLength)
+	if _, err := io.ReadFull(body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 func (d bodyDecoder) writeTooLarge(w http.ResponseWriter) {
