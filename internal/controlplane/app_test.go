@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nanofaas/control-plane/fnruntime"
 	"github.com/nanofaas/control-plane/internal/config"
 	"github.com/nanofaas/control-plane/internal/kubetest"
 )
@@ -78,25 +79,23 @@ func call(t testing.TB, method, url, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// runtime is a function runtime following the runtime contract: it answers {"echo": input}.
+// runtime is the project's Go function runtime (fnruntime) served in-process; its function
+// answers {"echo": input}.
 func runtime(t *testing.T) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Execution-Id") == "" {
-			http.Error(w, `{"error":"missing execution id"}`, http.StatusBadRequest)
-			return
+	echo := func(_ context.Context, req fnruntime.Request) (any, error) {
+		return json.RawMessage(`{"echo":` + string(req.Input) + `}`), nil
+	}
+	rt := fnruntime.New(echo, fnruntime.Config{}, fnruntime.WithLogger(slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(rt)
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := rt.Close(ctx); err != nil {
+			t.Errorf("function runtime: %v", err)
 		}
-		var req struct {
-			Input json.RawMessage `json:"input"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"echo":` + string(req.Input) + `}`))
-	}))
-	t.Cleanup(srv.Close)
+	})
 	return srv
 }
 
