@@ -26,28 +26,19 @@ func executionStatus(t *testing.T, h *harness, id string) execution.Status {
 	return decodeInto[execution.Status](t, rec)
 }
 
-func TestCallback_BodyDecidesOutcome(t *testing.T) {
-	tests := []struct {
-		name   string
-		body   string
-		status string
-		output string
-		err    *execution.ErrorInfo
-	}{
-		{"D4: no success, no error is success", `{"output":{"v":1}}`, "success", `{"v":1}`, nil},
-		{"D4: no success, null error is success", `{"output":"ok","error":null}`, "success", `"ok"`, nil},
-		{"D4: empty body object is success with null output", `{}`, "success", "null", nil},
-		{"D4: no success with error is error", `{"error":{"code":"HANDLER_ERROR","message":"boom"}}`, "error", "null",
-			&execution.ErrorInfo{Code: "HANDLER_ERROR", Message: "boom"}},
-		{"null success is absent", `{"success":null,"output":2}`, "success", `2`, nil},
-		{"explicit success", `{"success":true,"output":[1,2]}`, "success", `[1,2]`, nil},
-		{"explicit success with null output", `{"success":true,"output":null}`, "success", "null", nil},
-		{"explicit failure", `{"success":false,"error":{"code":"HANDLER_TIMEOUT","message":"slow"}}`, "error", "null",
-			&execution.ErrorInfo{Code: "HANDLER_TIMEOUT", Message: "slow"}},
-		{"D21: failure without details", `{"success":false,"error":null}`, "error", "null",
-			&execution.ErrorInfo{Code: "FUNCTION_ERROR", Message: "function reported failure without error details"}},
-		{"unknown fields ignored", `{"success":true,"output":3,"extra":{"a":1}}`, "success", `3`, nil},
-	}
+// callbackCase is a callback body and the execution status it must leave.
+type callbackCase struct {
+	name   string
+	body   string
+	status string
+	output string
+	err    *execution.ErrorInfo
+}
+
+// runCallbackCases posts each body as the callback of a fresh queued execution and checks the
+// execution's status, output and error.
+func runCallbackCases(t *testing.T, tests []callbackCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h, id := enqueueOne(t)
@@ -64,6 +55,24 @@ func TestCallback_BodyDecidesOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCallback_BodyDecidesOutcome(t *testing.T) {
+	runCallbackCases(t, []callbackCase{
+		{"D4: no success, no error is success", `{"output":{"v":1}}`, "success", `{"v":1}`, nil},
+		{"D4: no success, null error is success", `{"output":"ok","error":null}`, "success", `"ok"`, nil},
+		{"D4: empty body object is success with null output", `{}`, "success", "null", nil},
+		{"D4: no success with error is error", `{"error":{"code":"HANDLER_ERROR","message":"boom"}}`, "error", "null",
+			&execution.ErrorInfo{Code: "HANDLER_ERROR", Message: "boom"}},
+		{"null success is absent", `{"success":null,"output":2}`, "success", `2`, nil},
+		{"explicit success", `{"success":true,"output":[1,2]}`, "success", `[1,2]`, nil},
+		{"explicit success with null output", `{"success":true,"output":null}`, "success", "null", nil},
+		{"explicit failure", `{"success":false,"error":{"code":"HANDLER_TIMEOUT","message":"slow"}}`, "error", "null",
+			&execution.ErrorInfo{Code: "HANDLER_TIMEOUT", Message: "slow"}},
+		{"D21: failure without details", `{"success":false,"error":null}`, "error", "null",
+			&execution.ErrorInfo{Code: "FUNCTION_ERROR", Message: "function reported failure without error details"}},
+		{"unknown fields ignored", `{"success":true,"output":3,"extra":{"a":1}}`, "success", `3`, nil},
+	})
 }
 
 // X-Dispatch-Attempt is the attempt a result belongs to: the current attempt (1) applies, any

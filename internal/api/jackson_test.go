@@ -132,13 +132,7 @@ func TestInvocationBody_UndecodableIsBadRequest(t *testing.T) {
 
 // The callback body is read like the reference reads an InvocationResult (§2.6, §3.9, D4).
 func TestCallbackBody_JacksonSemantics(t *testing.T) {
-	tests := []struct {
-		name   string
-		body   string
-		status string
-		output string
-		err    *execution.ErrorInfo
-	}{
+	runCallbackCases(t, []callbackCase{
 		{"D4: Success and Output are unknown properties", `{"Success":false,"Output":7}`, "success", "null", nil},
 		{"success string coerced", `{"success":"true"}`, "success", "null", nil},
 		{"success string False coerced", `{"success":"False","error":{"code":"E","message":"m"}}`, "error", "null",
@@ -153,23 +147,7 @@ func TestCallbackBody_JacksonSemantics(t *testing.T) {
 		{"escaped property name", `{"succ\u0065ss":false,"error":null}`, "error", "null",
 			&execution.ErrorInfo{Code: "FUNCTION_ERROR", Message: "function reported failure without error details"}},
 		{"blank success string is absent (D4)", `{"success":" ","output":[1]}`, "success", "[1]", nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			h, id := enqueueOne(t)
-			assertEmpty(t, h.do(http.MethodPost, "/v1/internal/executions/"+id+":complete", tc.body), http.StatusNoContent)
-			st := executionStatus(t, h, id)
-			if st.Status != tc.status {
-				t.Errorf("status = %q, want %q", st.Status, tc.status)
-			}
-			if string(st.Output) != tc.output {
-				t.Errorf("output = %s, want %s", st.Output, tc.output)
-			}
-			if (st.Error == nil) != (tc.err == nil) || (st.Error != nil && *st.Error != *tc.err) {
-				t.Errorf("error = %+v, want %+v", st.Error, tc.err)
-			}
-		})
-	}
+	})
 }
 
 // Malformed JSON and type errors in a callback keep the decode-error answer and change nothing.
