@@ -124,17 +124,20 @@ func (h functionHandlers) setReplicas(w http.ResponseWriter, r *http.Request) {
 // for integer fields: numeric strings (trimmed), fractions truncated toward zero, and an empty
 // or blank string read as null. present is false for an absent or null value.
 func decodeReplicas(raw []byte) (n int, present bool, err error) {
-	var body map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &body); err != nil {
+	obj, err := function.ReadObject(raw)
+	if err != nil {
 		return 0, false, err
 	}
-	v, ok := body["replicas"]
-	if !ok {
+	var p *int
+	for obj.Next() {
+		if string(obj.Key()) == "replicas" { // the last occurrence wins, as in Jackson
+			if p, err = function.DecodeInt(obj.Value()); err != nil {
+				return 0, false, err
+			}
+		}
+	}
+	if p == nil {
 		return 0, false, nil
-	}
-	p, err := function.DecodeInt(v)
-	if err != nil || p == nil {
-		return 0, false, err
 	}
 	return *p, true, nil
 }

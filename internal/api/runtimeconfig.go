@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,14 +246,12 @@ func (q runtimeConfigRequest) patch(w http.ResponseWriter) (runtimeconfig.Patch,
 // for the string-typed durations, "" → absent for numbers and booleans).
 func decodeRuntimeConfigRequest(raw []byte) (runtimeConfigRequest, error) {
 	var q runtimeConfigRequest
-	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-		return q, errors.New("expected a JSON object")
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
+	obj, err := function.ReadObject(raw)
+	if err != nil {
 		return q, err
 	}
-	for key, v := range obj {
+	for obj.Next() {
+		key, v := string(obj.Key()), obj.Value()
 		var err error
 		switch key {
 		case "expectedRevision":
