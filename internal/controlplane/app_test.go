@@ -27,11 +27,17 @@ func TestMain(m *testing.M) {
 // startApp runs a control plane on free ports with the given extra configuration flags.
 func startApp(t testing.TB, args ...string) (api, mgmt string) {
 	t.Helper()
+	return startAppLogging(t, slog.New(slog.DiscardHandler), args...)
+}
+
+// startAppLogging is startApp with the app logging to log.
+func startAppLogging(t testing.TB, log *slog.Logger, args ...string) (api, mgmt string) {
+	t.Helper()
 	cfg, err := config.Load(append([]string{"--server.port=0", "--management.server.port=0", "--nanofaas.shutdown.grace=2s"}, args...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
+	app, err := New(cfg, Options{Logger: log, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

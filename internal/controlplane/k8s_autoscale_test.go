@@ -18,8 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/nanofaas/control-plane/internal/config"
 )
 
 // k8sasLog records every log record of an app, so a test can see the autoscaler's decisions.
@@ -118,35 +116,9 @@ func (h k8sasHandler) WithGroup(string) slog.Handler { return h }
 // k8sasStartApp is startApp with the app's log recorded.
 func k8sasStartApp(t *testing.T, args ...string) (api, mgmt string, logs *k8sasLog) {
 	t.Helper()
-	cfg, err := config.Load(append([]string{"--server.port=0", "--management.server.port=0", "--nanofaas.shutdown.grace=2s"}, args...), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs = &k8sasLog{}
-	app, err := New(cfg, Options{Logger: slog.New(k8sasHandler{log: logs}), Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	mgmt = "http://" + app.ManagementAddr().String()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if code, _ := call(t, "GET", mgmt+"/actuator/health/readiness", ""); code == 200 {
-			return "http://" + app.APIAddr().String(), mgmt, logs
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("control plane not ready")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	api, mgmt = startAppLogging(t, slog.New(k8sasHandler{log: logs}), args...)
+	return api, mgmt, logs
 }
 
 // k8sasSetReady plays the Deployment controller and kubelet: it writes replicas, ready and
