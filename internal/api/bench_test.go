@@ -11,12 +11,21 @@ import (
 // BenchmarkInvokeSyncLocal measures the API layer plus the core sync path for a LOCAL function
 // (routing, body decoding, invocation, response encoding); the recorder is part of the cost.
 func BenchmarkInvokeSyncLocal(b *testing.B) {
-	h := newHarness(b, harnessOpts{})
-	h.registerLocal("echo")
-	body := `{"input":{"message":"hello","n":42}}`
+	invoke := localInvoker(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
+		invoke()
+	}
+}
+
+// localInvoker registers a LOCAL echo function and returns a sync invocation of it through the
+// API handler.
+func localInvoker(b *testing.B) func() {
+	h := newHarness(b, harnessOpts{})
+	h.registerLocal("echo")
+	body := `{"input":{"message":"hello","n":42}}`
+	return func() {
 		req := httptest.NewRequest(http.MethodPost, "/v1/functions/echo:invoke", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
@@ -31,18 +40,7 @@ func BenchmarkInvokeSyncLocal(b *testing.B) {
 // retains it (nanofaas.execution-store.ttl, 5 min by default): under sustained load this is what
 // the control plane's memory and its GC marking grow with.
 func BenchmarkRetainedExecution(b *testing.B) {
-	h := newHarness(b, harnessOpts{})
-	h.registerLocal("echo")
-	body := `{"input":{"message":"hello","n":42}}`
-	invoke := func() {
-		req := httptest.NewRequest(http.MethodPost, "/v1/functions/echo:invoke", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		h.handler.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("status %d", rec.Code)
-		}
-	}
+	invoke := localInvoker(b)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
