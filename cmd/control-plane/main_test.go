@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,10 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nanofaas/control-plane/internal/syncbuffer"
 )
 
 // binaryPath is the real control-plane binary, built once by TestMain.
@@ -54,27 +54,9 @@ func freePort(t *testing.T) int {
 
 type process struct {
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *syncbuffer.Buffer
 	exited chan struct{} // closed when the process has exited; err is set before
 	err    error
-}
-
-// syncBuffer collects the child's output while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // wait returns the exit error, or fails the test if the process runs past d.
@@ -91,7 +73,7 @@ func (p *process) wait(t *testing.T, d time.Duration) error {
 
 func start(t *testing.T, bin string, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), output: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin, args...), output: &syncbuffer.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = p.output
 	p.cmd.Stderr = p.output

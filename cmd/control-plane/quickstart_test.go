@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nanofaas/control-plane/internal/syncbuffer"
 )
 
 // quickstartBlock returns the shell block between the README's quickstart markers.
@@ -78,7 +80,7 @@ func TestQuickstart_READMECommandsWork(t *testing.T) {
 	script = strings.ReplaceAll(script, "localhost:8080", "localhost:"+strconv.Itoa(apiPort))
 	script = strings.ReplaceAll(script, "localhost:8081", "localhost:"+strconv.Itoa(mgmtPort))
 
-	p := &process{cmd: exec.Command(binaryPath, "--register-examples", "--nanofaas.deployment.default-backend=process"), output: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: exec.Command(binaryPath, "--register-examples", "--nanofaas.deployment.default-backend=process"), output: &syncbuffer.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Dir = root
 	p.cmd.Env = append(os.Environ(), "SERVER_PORT="+strconv.Itoa(apiPort), "MANAGEMENT_SERVER_PORT="+strconv.Itoa(mgmtPort))
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output

@@ -24,6 +24,7 @@ import (
 
 	"github.com/nanofaas/control-plane/internal/failure"
 	"github.com/nanofaas/control-plane/internal/function"
+	"github.com/nanofaas/control-plane/internal/syncbuffer"
 )
 
 // Built by TestMain: the fake Docker CLI and the word-stats function it runs as "containers".
@@ -255,28 +256,10 @@ func (f *fakeEngine) started() []string {
 	return out
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newTestProvider returns a provider driving f with short timings; it is closed at cleanup.
 func newTestProvider(t *testing.T, f *fakeEngine, mods ...func(*Config)) *Provider {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &syncbuffer.Buffer{}
 	cfg := Config{
 		RuntimeAdapter:        fakeCLI,
 		Environ:               f.env,

@@ -15,13 +15,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/nanofaas/control-plane/internal/function"
+	"github.com/nanofaas/control-plane/internal/syncbuffer"
 )
 
 // testRuntime is the path of the test runtime binary built by TestMain.
@@ -54,34 +54,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testProvider is a provider with short timings whose log is kept; it is closed at cleanup,
 // and the test checks that nothing it started survives.
 type testProvider struct {
 	*Provider
-	log *syncBuffer
+	log *syncbuffer.Buffer
 }
 
 func newTestProvider(t *testing.T, mods ...func(*Config)) *testProvider {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &syncbuffer.Buffer{}
 	cfg := Config{
 		ReadinessTimeout:  10 * time.Second,
 		RestartBackoff:    50 * time.Millisecond,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nanofaas/control-plane/internal/function"
+	"github.com/nanofaas/control-plane/internal/syncbuffer"
 )
 
 // Environment of the helper control plane (the test binary re-executed by
@@ -158,7 +159,7 @@ func TestSIGKILLedControlPlane_LeavesNoReplicaOrGrandchild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var helperLog syncBuffer
+	var helperLog syncbuffer.Buffer
 	helper.Stderr = &helperLog
 	if err := helper.Start(); err != nil {
 		t.Fatal(err)
