@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nanofaas/control-plane/internal/dispatch"
@@ -54,9 +55,15 @@ type Service struct {
 	now        func() time.Time
 	log        *slog.Logger
 
-	// base bounds every dispatch; Close cancels it once in-flight work had its grace.
-	base     context.Context
-	cancel   context.CancelFunc
+	// base bounds every dispatch; Close cancels it once in-flight work had its grace. Attempts
+	// take their context from one of bases, children of base, round robin: each attempt derives a
+	// deadline context, which registers with its parent under the parent's lock, and with one
+	// shared parent that lock is taken by every dispatch of the process.
+	base        context.Context
+	cancel      context.CancelFunc
+	bases       [baseShards]context.Context
+	cancelBases [baseShards]context.CancelFunc
+	nextBase    atomic.Uint32
 	inflight *inflight
 	timers   sync.Pool // *time.Timer, see startTimer
 }
@@ -76,12 +83,19 @@ func NewService(d Deps) *Service {
 		d.Logger = slog.Default()
 	}
 	base, cancel := context.WithCancel(context.Background())
-	return &Service{
+	s := &Service{
 		limiter: d.Limiter, functions: d.Functions, store: d.Store, factory: d.Factory,
 		dispatcher: d.Dispatcher, metrics: d.Metrics, enqueuer: d.Enqueuer, syncQueue: d.SyncQueue,
 		now: d.Now, log: d.Logger, base: base, cancel: cancel, inflight: newInflight(),
 	}
+	for i := range s.bases {
+		s.bases[i], s.cancelBases[i] = context.WithCancel(base)
+	}
+	return s
 }
+
+// baseShards is how many parent contexts the attempts are spread over.
+const baseShards = 16
 
 // SetEnqueuer plugs in the async-queue module (before serving traffic).
 func (s *Service) SetEnqueuer(e Enqueuer) { s.enqueuer = e }
@@ -100,6 +114,9 @@ func (s *Service) Close(ctx context.Context) {
 	case <-ctx.Done():
 	}
 	s.cancel()
+	for _, cancel := range s.cancelBases {
+		cancel() // a no-op after s.cancel(), but every CancelFunc gets called
+	}
 	<-idle
 }
 
@@ -353,7 +370,7 @@ func (s *Service) callDispatcher(task *execution.Task) (dr execution.DispatchRes
 			err = fmt.Errorf("%v", v)
 		}
 	}()
-	return s.dispatcher.Dispatch(s.base, task)
+	return s.dispatcher.Dispatch(s.bases[s.nextBase.Add(1)%baseShards], task)
 }
 
 // AppendJSON appends r as InvocationResponse JSON. It is the hot-path encoder: the output is
