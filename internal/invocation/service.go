@@ -64,8 +64,8 @@ type Service struct {
 	bases       [baseShards]context.Context
 	cancelBases [baseShards]context.CancelFunc
 	nextBase    atomic.Uint32
-	inflight *inflight
-	timers   sync.Pool // *time.Timer, see startTimer
+	inflight    *inflight
+	timers      sync.Pool // *time.Timer, see startTimer
 }
 
 // NewService wires a Service.
