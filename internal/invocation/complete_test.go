@@ -3,7 +3,6 @@ package invocation
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -358,11 +357,7 @@ func TestDispatch_ReleasesSlotEvenIfRecordEvictedMidFlight(t *testing.T) {
 	// even when the janitor evicted the record while the function was running.
 	enq := newTestEnqueuer(false)
 	h := newHarness(t, harnessOpts{enqueuer: enq})
-	release := make(chan struct{})
-	rt := h.newRuntime(func(w http.ResponseWriter, r *http.Request, c call) {
-		<-release
-		echoJSON(w, r, c)
-	})
+	rt, release := h.newHeldRuntime()
 	h.register("fn", function.ModePool, rt.URL())
 	rec := h.newExecution("fn", "")
 

@@ -313,6 +313,17 @@ func optHeader(r *http.Request, k string) *string {
 	return nil
 }
 
+// newHeldRuntime starts a runtime that echoes each invocation only once release is closed (or
+// never, while it stays open).
+func (h *harness) newHeldRuntime() (rt *runtime, release chan struct{}) {
+	release = make(chan struct{})
+	rt = h.newRuntime(func(w http.ResponseWriter, r *http.Request, c call) {
+		<-release
+		echoJSON(w, r, c)
+	})
+	return rt, release
+}
+
 // newRuntime starts a runtime whose /invoke answers with handle; the call is recorded first.
 func (h *harness) newRuntime(handle func(w http.ResponseWriter, r *http.Request, c call)) *runtime {
 	rt := &runtime{}

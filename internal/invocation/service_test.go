@@ -239,11 +239,7 @@ func TestInvokeSync_ReplayReturnsStoredOutcomeWithoutDispatch(t *testing.T) {
 
 func TestInvokeSync_ConcurrentSameKeyRunsOnce(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	release := make(chan struct{})
-	rt := h.newRuntime(func(w http.ResponseWriter, r *http.Request, c call) {
-		<-release
-		echoJSON(w, r, c)
-	})
+	rt, release := h.newHeldRuntime()
 	h.register("fn", function.ModePool, rt.URL())
 
 	const n = 50
@@ -403,11 +399,7 @@ func TestInvokeSync_CancelWhileWaitingForPendingClaimGivesUp(t *testing.T) {
 
 func TestInvokeSync_ClientCancelDoesNotTimeOutOrCancelExecution(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	release := make(chan struct{})
-	rt := h.newRuntime(func(w http.ResponseWriter, r *http.Request, c call) {
-		<-release
-		echoJSON(w, r, c)
-	})
+	rt, release := h.newHeldRuntime()
 	h.register("fn", function.ModePool, rt.URL(), timeoutMs(30_000))
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -445,11 +437,7 @@ func TestInvokeSync_ClientCancelDoesNotTimeOutOrCancelExecution(t *testing.T) {
 // attempt has completed the execution, with its outcome (nobody reads it over HTTP).
 func TestInvokeSync_CallerRunAttemptSurvivesClientCancel(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	release := make(chan struct{})
-	rt := h.newRuntime(func(w http.ResponseWriter, r *http.Request, c call) {
-		<-release
-		echoJSON(w, r, c)
-	})
+	rt, release := h.newHeldRuntime()
 	h.register("fn", function.ModePool, rt.URL(), timeoutMs(30_000))
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -507,11 +495,7 @@ func TestCallerMayRun_OnlyWhenTheCallerWaitsAtLeastTheAttemptTimeout(t *testing.
 
 func TestInvokeSync_WaiterTimeoutIsStickyAndDoesNotPublish(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	release := make(chan struct{})
-	rt := h.newRuntime(func(w http.ResponseWriter, r *http.Request, c call) {
-		<-release
-		echoJSON(w, r, c)
-	})
+	rt, release := h.newHeldRuntime()
 	h.register("fn", function.ModePool, rt.URL())
 
 	// A long waiter joins; a second waiter with a short X-Timeout-Ms times the shared execution out.
@@ -563,11 +547,7 @@ func TestInvokeSync_NonPositiveTimeout(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
 			// The runtime answers only after the caller has its answer: a fast runtime could
 			// otherwise complete the attempt before the caller looks, and a completed outcome wins.
-			answered := make(chan struct{})
-			rt := h.newRuntime(func(w http.ResponseWriter, r *http.Request, c call) {
-				<-answered
-				echoJSON(w, r, c)
-			})
+			rt, answered := h.newHeldRuntime()
 			h.register("fn", function.ModePool, rt.URL())
 			start := time.Now()
 			resp := h.mustInvoke("fn", `1`, timeoutAfter(ms))
