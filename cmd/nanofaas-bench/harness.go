@@ -69,7 +69,6 @@ func runBench(ctx context.Context, opt *options, stdout io.Writer, log *slog.Log
 		}
 		_ = os.RemoveAll(h.logDir)
 	}()
-	defer h.closeClients()
 
 	if h.cpBin = opt.controlPlane; h.cpBin == "" {
 		if h.cpBin, err = buildControlPlane(ctx, h.logDir); err != nil {
