@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nanofaas/control-plane/internal/proctree"
 	"github.com/nanofaas/control-plane/internal/syncbuffer"
 )
 
@@ -28,29 +29,6 @@ func quickstartBlock(t *testing.T, readme string) string {
 		t.Fatal("the quickstart block has no ```sh fence")
 	}
 	return block[open+len("```sh\n") : closing]
-}
-
-// children lists the PIDs whose parent is pid (direct children only).
-func children(pid int) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// Fields after the parenthesised command: state, ppid, ...
-		s := string(stat)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
 }
 
 // TestQuickstart_READMECommandsWork starts the real binary as `make run` does (process backend,
@@ -125,9 +103,10 @@ func TestQuickstart_READMECommandsWork(t *testing.T) {
 		}
 	}
 
-	kids := children(p.cmd.Process.Pid)
+	// Replicas run under supervisor shells: every process below the control plane counts.
+	kids := proctree.Descendants(p.cmd.Process.Pid)
 	if len(kids) < 2 {
-		t.Errorf("expected function replicas as child processes, found %v", kids)
+		t.Errorf("expected function replicas below the control plane, found %v", kids)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -4,46 +4,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nanofaas/control-plane/internal/proctree"
 )
 
 // functionProcesses counts this test process's descendants running binary (replicas run under
 // a supervisor shell, so they are grandchildren).
 func functionProcesses(t *testing.T, binary string) int {
 	t.Helper()
-	self := os.Getpid()
-	parent := map[int]int{}
-	var running []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) < 2 || fields[0] == "Z" {
-			continue
-		}
-		parent[pid], _ = strconv.Atoi(fields[1])
-		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == binary {
-			running = append(running, pid)
-		}
-	}
 	n := 0
-	for _, pid := range running {
-		for p := parent[pid]; p > 1; p = parent[p] {
-			if p == self {
-				n++
-				break
-			}
+	for _, pid := range proctree.Descendants(os.Getpid()) {
+		if proctree.Exe(pid) == binary {
+			n++
 		}
 	}
 	return n
